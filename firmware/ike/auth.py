@@ -1,0 +1,75 @@
+# IKE_AUTH with a pre-shared key, responder side (RFC 7296 1.2, 2.15): find the peer by IDi, verify
+# its AUTH in constant time, answer with IDr and our AUTH, and negotiate the first CHILD SA.
+# AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <message octets> | Nonce | prf(SK_p, ID body)).
+import log
+from crypto import ct
+from crypto.hmac import hmac_sha256
+from ike import child
+from ike import const
+from ike import identity
+from ike import message
+from ike import sa as sa_mod
+
+KEY_PAD = b"Key Pad for IKEv2"
+
+_LOG = log.Logger("ike")
+
+
+def psk_auth(psk, octets, nonce, sk_p, id_type, id_data):
+    id_body = bytes((id_type, 0, 0, 0)) + bytes(id_data)
+    return hmac_sha256(hmac_sha256(psk, KEY_PAD), octets, nonce, hmac_sha256(sk_p, id_body))
+
+
+def _fail(r, s, why):
+    _LOG.warn(why)
+    r.counters["auth_failed"] += 1
+    s.doomed = "closed: authentication failed"
+    return [message.Notify(0, b"", const.AUTHENTICATION_FAILED)]
+
+
+def _first(payloads, cls):
+    for p in payloads:
+        if isinstance(p, cls):
+            return p
+    return None
+
+
+def _notified(payloads, notify_type):
+    for p in payloads:
+        if isinstance(p, message.Notify) and p.notify_type == notify_type:
+            return p
+    return None
+
+
+def handle(r, s, msg, payloads):
+    idi = _first(payloads, message.IdI)
+    a = _first(payloads, message.Auth)
+    if idi is None or a is None:
+        return _fail(r, s, "IKE_AUTH from %s without ID or AUTH payload (EAP is not supported)"
+                     % identity.where(s))
+    who = identity.describe(idi.id_type, idi.data)
+    peer = r.find_peer(idi.id_type, idi.data)
+    if peer is None:
+        return _fail(r, s, "AUTH failed: no peer configured with identity %s (from %s)" % (who, identity.where(s)))
+    if a.method != const.SHARED_KEY_MESSAGE_INTEGRITY_CODE:
+        return _fail(r, s, "AUTH failed for peer %s: it uses authentication method %d (certificates?), "
+                     "we are configured for a pre-shared key" % (peer.name, a.method))
+    psk = r.psk(peer)
+    expect = psk_auth(psk, s.init_req, s.nr, s.keys.sk_pi, idi.id_type, idi.data)
+    if not ct.eq(a.data, expect):
+        return _fail(r, s, "AUTH failed for peer %s (wrong PSK?)" % peer.name)
+    our_type, our_data = r.our_id()
+    reply = [message.IdR(our_type, our_data),
+             message.Auth(const.SHARED_KEY_MESSAGE_INTEGRITY_CODE,
+                          psk_auth(psk, s.init_resp, s.ni, s.keys.sk_pr, our_type, our_data))]
+    s.peer = peer
+    s.state = sa_mod.ESTABLISHED
+    r.authenticated(s)
+    r.counters["established"] += 1
+    _LOG.info("IKE SA %s established with peer %s (%s) at %s: %s" % (
+        identity.spis(s), peer.name, who, identity.where(s), s.chosen))
+    if _notified(payloads, const.INITIAL_CONTACT) is not None:
+        r.initial_contact(s)
+    if _first(payloads, message.Sa) is not None:
+        reply.extend(child.negotiate(r, s, payloads, s.ni, s.nr, None)[1])
+    return reply

@@ -1,0 +1,107 @@
+# CHILD SA negotiation (RFC 7296 1.2, 1.3, 2.9, 2.17), shared by IKE_AUTH (first CHILD SA, never PFS)
+# and CREATE_CHILD_SA (new or rekeyed CHILD SA, PFS when the proposal has a DH group): ESP proposal,
+# traffic selectors narrowed to the configured ones, keys, and the hand-off to the SAD.
+import log
+from crypto import cipher
+from crypto import dh
+from ike import const
+from ike import keys
+from ike import message
+from ike import proposal
+from ike import sa as sa_mod
+from ike import ts
+
+_LOG = log.Logger("ike")
+
+
+def _error(notify_type, data=b""):
+    return None, [message.Notify(0, b"", notify_type, data)]
+
+
+def negotiate(r, s, payloads, ni, nr, nonce_payload):
+    """Returns (ChildSa or None, reply payloads). nonce_payload: our Nr payload in CREATE_CHILD_SA
+    (goes after the SA payload, and allows PFS); None in IKE_AUTH."""
+    peer = s.peer
+    sa_p = tsi = tsr = ke = None
+    transport = False
+    for p in payloads:
+        if isinstance(p, message.Sa):
+            sa_p = sa_p or p
+        elif isinstance(p, message.TsI):
+            tsi = p
+        elif isinstance(p, message.TsR):
+            tsr = p
+        elif isinstance(p, message.Ke):
+            ke = p
+        elif isinstance(p, message.Notify) and p.notify_type == const.USE_TRANSPORT_MODE:
+            transport = True
+    if sa_p is None or tsi is None or tsr is None:
+        _LOG.warn("CHILD SA request from peer %s lacks SA or TS payloads" % peer.name)
+        return _error(const.INVALID_SYNTAX)
+    limit = r.cfg.limits.max_child_sas
+    if r.child_count() >= limit:
+        _LOG.warn("refusing CHILD SA for peer %s: %d CHILD SAs up (limit max_child_sas=%d)"
+                  % (peer.name, r.child_count(), limit))
+        return _error(const.NO_ADDITIONAL_SAS)
+    specs = r.esp_specs(peer)
+    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_ESP,
+                             ke.group if ke is not None else None, nonce_payload is None)
+    if chosen is None:
+        _LOG.warn("proposal mismatch for CHILD SA with peer %s: peer offered %s, we accept %s" % (
+            peer.name, proposal.describe_proposals(sa_p.proposals) or "nothing",
+            proposal.describe_specs(specs)))
+        return _error(const.NO_PROPOSAL_CHOSEN)
+    if len(chosen.spi) != 4:
+        _LOG.warn("peer %s proposed an ESP SPI of %d bytes" % (peer.name, len(chosen.spi)))
+        return _error(const.INVALID_SYNTAX)
+    remote_ts = ts.narrow(tsi.selectors, r.remote_ts(peer))
+    local_ts = ts.narrow(tsr.selectors, r.local_ts(peer))
+    if not remote_ts or not local_ts:
+        _LOG.warn("TS_UNACCEPTABLE: peer %s asked %s === %s, we allow %s === %s" % (
+            peer.name, ts.describe(tsr.selectors), ts.describe(tsi.selectors),
+            ts.describe(r.local_ts(peer)), ts.describe(r.remote_ts(peer))))
+        return _error(const.TS_UNACCEPTABLE)
+    if transport:
+        _LOG.info("peer %s asked for transport mode; we only do tunnel mode (not echoed)" % peer.name)
+    gir = None
+    reply_ke = None
+    if chosen.dh is not None:
+        if ke is None or ke.group != chosen.dh:
+            g = chosen.dh
+            _LOG.info("peer %s sent %s for the CHILD SA, we want DH group %d: asked it to retry "
+                      "(INVALID_KE_PAYLOAD)" % (peer.name, "no KE" if ke is None else
+                                                "a KE for DH group %d" % ke.group, g))
+            return _error(const.INVALID_KE_PAYLOAD, bytes((g >> 8, g & 0xFF)))
+        try:
+            kp = r.take_dh(chosen.dh)
+            gir = kp.shared(ke.data)
+        except dh.DhError as e:
+            _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (peer.name, ke.group, e))
+            return _error(const.INVALID_SYNTAX)
+        reply_ke = message.Ke(chosen.dh, kp.public)
+    spi_in = r.sad.new_spi()
+    spi_out = bytes(chosen.spi)
+    elen = cipher.key_bytes(chosen.encr, chosen.keylen)
+    enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.keys.sk_d, ni, nr, elen, 32, gir)
+    c = sa_mod.ChildSa(spi_in, spi_out, chosen, local_ts, remote_ts, r.child_lifetime(peer))
+    c.ts_text = ([ts.describe_one(x) for x in local_ts], [ts.describe_one(x) for x in remote_ts])
+    # The initiator->responder keys protect what we receive.
+    c.entry = r.sad.install(spi_in, spi_out, chosen.encr, elen * 8, enc_i, auth_i, enc_r, auth_r,
+                            local_ts, remote_ts, s.remote, s.nat)
+    s.children.append(c)
+    _LOG.info("CHILD SA %s_i %s_o established with peer %s: %s, %s === %s%s" % (
+        _hex(spi_in), _hex(spi_out), peer.name, chosen, ts.describe(local_ts), ts.describe(remote_ts),
+        ", UDP-encapsulated" if s.nat else ""))
+    r.changed()
+    reply = [message.Sa([chosen.to_payload_proposal(spi_in)])]
+    if nonce_payload is not None:
+        reply.append(nonce_payload)
+    if reply_ke is not None:
+        reply.append(reply_ke)
+    reply.append(message.TsI(remote_ts))
+    reply.append(message.TsR(local_ts))
+    return c, reply
+
+
+def _hex(b):
+    return "".join(["%02x" % x for x in b])

@@ -1,0 +1,67 @@
+# CREATE_CHILD_SA, responder side (RFC 7296 1.3): a new CHILD SA, a CHILD SA rekey (REKEY_SA names
+# the SA being replaced), or an IKE SA rekey (the SA payload proposes protocol IKE).
+# Collisions (2.8.1, 2.25): we never start rekeys ourselves, so two rekeys cannot cross; a rekey of an
+# SA we are deleting or have already replaced gets TEMPORARY_FAILURE / CHILD_SA_NOT_FOUND, which
+# strongSwan answers by retrying later or giving up on that SA.
+import os
+import time
+
+import log
+from ike import child
+from ike import const
+from ike import message
+from ike import rekey_ike
+from ike import sa as sa_mod
+
+NONCE_LEN = 32
+
+_LOG = log.Logger("ike")
+
+
+def _error(notify_type, protocol=0, spi=b""):
+    return [message.Notify(protocol, spi, notify_type)]
+
+
+def handle(r, s, msg, payloads):
+    sa_p = nonce = rekey = None
+    for p in payloads:
+        if isinstance(p, message.Sa):
+            sa_p = sa_p or p
+        elif isinstance(p, message.Nonce):
+            nonce = p
+        elif isinstance(p, message.Notify) and p.notify_type == const.REKEY_SA:
+            rekey = p
+    if sa_p is None or nonce is None or not sa_p.proposals or not 16 <= len(nonce.data) <= 256:
+        _LOG.warn("CREATE_CHILD_SA from peer %s lacks SA or nonce" % s.name())
+        return _error(const.INVALID_SYNTAX)
+    if s.state != sa_mod.ESTABLISHED:
+        _LOG.info("CREATE_CHILD_SA from peer %s while the IKE SA is %s: TEMPORARY_FAILURE"
+                  % (s.name(), sa_mod.STATES[s.state]))
+        return _error(const.TEMPORARY_FAILURE)
+    ni = bytes(nonce.data)
+    nr = os.urandom(NONCE_LEN)
+    if sa_p.proposals[0].protocol == const.PROTO_IKE:
+        if s.out is not None:
+            # Our own exchange is in flight on this SA; strongSwan retries the rekey shortly.
+            _LOG.info("IKE SA rekey from peer %s collides with our pending request: TEMPORARY_FAILURE"
+                      % s.name())
+            return _error(const.TEMPORARY_FAILURE)
+        return rekey_ike.handle(r, s, payloads, sa_p, ni, nr)
+    old = None
+    if rekey is not None:
+        old = s.child_by_out(bytes(rekey.spi))
+        if old is None:
+            _LOG.info("peer %s rekeys CHILD SA %s which we do not have: CHILD_SA_NOT_FOUND"
+                      % (s.name(), child._hex(rekey.spi)))
+            return _error(const.CHILD_SA_NOT_FOUND, const.PROTO_ESP, bytes(rekey.spi))
+        if old.state != sa_mod.ESTABLISHED:
+            _LOG.info("peer %s rekeys CHILD SA %s which is %s: TEMPORARY_FAILURE"
+                      % (s.name(), child._hex(rekey.spi), sa_mod.STATES[old.state]))
+            return _error(const.TEMPORARY_FAILURE)
+    c, reply = child.negotiate(r, s, payloads, ni, nr, message.Nonce(nr))
+    if c is not None and old is not None:
+        # The initiator deletes the old SA once the new one is in; we keep receiving on it until then.
+        old.state = sa_mod.REKEYED
+        old.rekeyed_at = time.ticks_ms()
+        _LOG.info("CHILD SA %s_i rekeyed by %s_i" % (child._hex(old.spi_in), child._hex(c.spi_in)))
+    return reply

@@ -1,0 +1,119 @@
+# IKE_SA_INIT, responder side (RFC 7296 1.2): limits and cookies first (no state, no DH for a flood),
+# then proposal and KE group, nonces, DH, the key schedule and NAT detection. The new SA is half-open
+# until IKE_AUTH.
+import os
+
+import log
+from crypto import cipher
+from crypto import dh
+from ike import const
+from ike import keys
+from ike import message
+from ike import natt
+from ike import proposal
+from ike import sa as sa_mod
+from ike import sk
+from net import addr
+
+NONCE_LEN = 32
+ZERO_SPI = bytes(8)
+
+_LOG = log.Logger("ike")
+
+
+def reject(r, spi_i, msg_id, remote, on_natt, notify_type, data, why, level=None):
+    """Unprotected error response to an IKE_SA_INIT (no SA is created)."""
+    r.counters["dropped"] += 1
+    if why:
+        (level or _LOG.warn)(why)
+    m = message.Message(spi_i, ZERO_SPI, const.IKE_SA_INIT, const.FLAG_RESPONSE, msg_id,
+                        [message.Notify(0, b"", notify_type, data)])
+    r.wan.send_ike(m.encode(), remote, on_natt)
+
+
+def handle(r, data, spi_i, msg_id, remote, on_natt):
+    who = addr.describe(remote)
+    try:
+        msg = message.decode(data)
+    except message.ParseError as e:
+        return r.drop("malformed IKE_SA_INIT from %s dropped: %s" % (who, e.reason))
+    if msg_id != 0:
+        return r.drop("IKE_SA_INIT from %s with message ID %d dropped" % (who, msg_id))
+    if msg.unsupported_critical is not None:
+        return reject(r, spi_i, 0, remote, on_natt, const.UNSUPPORTED_CRITICAL_PAYLOAD,
+                      bytes((msg.unsupported_critical,)),
+                      "IKE_SA_INIT from %s has critical payload type %d we do not support"
+                      % (who, msg.unsupported_critical))
+    sa_p = msg.get(message.Sa)
+    ke = msg.get(message.Ke)
+    nonce = msg.get(message.Nonce)
+    if sa_p is None or ke is None or nonce is None or not 16 <= len(nonce.data) <= 256:
+        return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
+                      "IKE_SA_INIT from %s lacks SA, KE or a valid nonce" % who)
+    ni = bytes(nonce.data)
+    limits = r.cfg.limits
+    half = r.half_open()
+    if half >= limits.cookie_threshold:
+        c = msg.notify(const.COOKIE)
+        if c is None or not r.cookie_jar().valid(c.data, ni, addr.key(remote), spi_i):
+            # Stateless: the initiator must come back with the cookie (RFC 7296 2.6). Not logged per
+            # packet: this is the flood path.
+            r.counters["dropped"] += 1
+            m = message.Message(spi_i, ZERO_SPI, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, [
+                message.Notify(0, b"", const.COOKIE, r.cookie_jar().make(ni, addr.key(remote), spi_i))])
+            r.wan.send_ike(m.encode(), remote, on_natt)
+            return None
+    if half >= limits.max_half_open:
+        return reject(r, spi_i, 0, remote, on_natt, const.TEMPORARY_FAILURE, b"",
+                      "refusing IKE_SA_INIT from %s: %d half-open SAs (limit max_half_open=%d)"
+                      % (who, half, limits.max_half_open))
+    if r.established() >= limits.max_ike_sas:
+        return reject(r, spi_i, 0, remote, on_natt, const.NO_ADDITIONAL_SAS, b"",
+                      "refusing IKE_SA_INIT from %s: %d IKE SAs up (limit max_ike_sas=%d)"
+                      % (who, r.established(), limits.max_ike_sas))
+    specs = r.ike_specs()
+    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group)
+    if chosen is None:
+        return reject(r, spi_i, 0, remote, on_natt, const.NO_PROPOSAL_CHOSEN, b"",
+                      "proposal mismatch: peer %s offered %s, we accept %s"
+                      % (who, proposal.describe_proposals(sa_p.proposals) or "nothing",
+                         proposal.describe_specs(specs)))
+    if chosen.dh != ke.group:
+        g = chosen.dh
+        return reject(r, spi_i, 0, remote, on_natt, const.INVALID_KE_PAYLOAD, bytes((g >> 8, g & 0xFF)),
+                      "peer %s sent a key exchange for DH group %d, we prefer group %d: asked it to retry "
+                      "(INVALID_KE_PAYLOAD)" % (who, ke.group, g), _LOG.info)
+    try:
+        kp = r.take_dh(chosen.dh)
+        gir = kp.shared(ke.data)
+    except dh.DhError as e:
+        return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
+                      "peer %s sent an invalid DH public value for group %d: %s" % (who, ke.group, e))
+    nr = os.urandom(NONCE_LEN)
+    spi_r = r.new_ike_spi()
+    s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
+    s.chosen = chosen
+    s.ni = ni
+    s.nr = nr
+    encr_len = cipher.key_bytes(chosen.encr, chosen.keylen)
+    s.keys = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, spi_i, spi_r, encr_len)
+    s.rx = sk.SkCodec(chosen.encr, s.keys.sk_ei, s.keys.sk_ai)
+    s.tx = sk.SkCodec(chosen.encr, s.keys.sk_er, s.keys.sk_ar)
+    reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
+             message.Nonce(nr)]
+    local = r.wan.local(on_natt)
+    nat = natt.detect(msg, ZERO_SPI, local, remote)
+    if nat is not None:
+        s.nat = nat[0] or nat[1]
+        reply.extend(natt.notifies(spi_i, spi_r, local, remote))
+    resp = message.Message(spi_i, spi_r, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, reply).encode()
+    s.init_req = bytes(data)
+    s.init_resp = resp
+    s.resp = resp
+    s.resp_id = 0
+    s.rx_id = 1
+    r.add(s, spi_i + addr.key(remote))
+    r.send(s, resp)
+    _LOG.info("IKE_SA_INIT from %s: %s%s" % (who, chosen,
+                                            ", NAT detected" if s.nat else ""))
+    return None

@@ -1,0 +1,67 @@
+# IKE SA rekey, responder side (RFC 7296 1.3.2, 2.18): a new IKE SA with fresh SPIs, nonces and DH,
+# keyed from the old SA's SK_d; the CHILD SAs move over. The old SA stays until the peer deletes it.
+import time
+
+import log
+from crypto import cipher
+from crypto import dh
+from ike import const
+from ike import identity
+from ike import keys
+from ike import message
+from ike import proposal
+from ike import sa as sa_mod
+from ike import sk
+
+_LOG = log.Logger("ike")
+
+
+def _error(notify_type, data=b""):
+    return [message.Notify(0, b"", notify_type, data)]
+
+
+def handle(r, s, payloads, sa_p, ni, nr):
+    ke = None
+    for p in payloads:
+        if isinstance(p, message.Ke):
+            ke = p
+    specs = r.ike_specs()
+    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group if ke is not None else None)
+    if chosen is None:
+        _LOG.warn("proposal mismatch for IKE SA rekey with peer %s: peer offered %s, we accept %s" % (
+            s.name(), proposal.describe_proposals(sa_p.proposals), proposal.describe_specs(specs)))
+        return _error(const.NO_PROPOSAL_CHOSEN)
+    if ke is None or ke.group != chosen.dh:
+        g = chosen.dh
+        _LOG.info("peer %s rekeys the IKE SA with %s, we want DH group %d: asked it to retry "
+                  "(INVALID_KE_PAYLOAD)" % (s.name(), "no KE" if ke is None else "DH group %d" % ke.group, g))
+        return _error(const.INVALID_KE_PAYLOAD, bytes((g >> 8, g & 0xFF)))
+    if len(chosen.spi) != 8:
+        _LOG.warn("peer %s proposed an IKE SPI of %d bytes in a rekey" % (s.name(), len(chosen.spi)))
+        return _error(const.INVALID_SYNTAX)
+    try:
+        kp = r.take_dh(chosen.dh)
+        gir = kp.shared(ke.data)
+    except dh.DhError as e:
+        _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), ke.group, e))
+        return _error(const.INVALID_SYNTAX)
+    spi_i = bytes(chosen.spi)
+    spi_r = r.new_ike_spi()
+    n = sa_mod.IkeSa(spi_i, spi_r, s.remote, s.natt)
+    n.nat = s.nat
+    n.chosen = chosen
+    n.peer = s.peer
+    n.ni = ni
+    n.nr = nr
+    n.state = sa_mod.ESTABLISHED
+    elen = cipher.key_bytes(chosen.encr, chosen.keylen)
+    n.keys = keys.ike_keys(keys.rekey_skeyseed(s.keys.sk_d, gir, ni, nr), ni, nr, spi_i, spi_r, elen)
+    n.rx = sk.SkCodec(chosen.encr, n.keys.sk_ei, n.keys.sk_ai)
+    n.tx = sk.SkCodec(chosen.encr, n.keys.sk_er, n.keys.sk_ar)
+    n.children = s.children
+    s.children = []
+    s.state = sa_mod.REKEYED
+    s.rekeyed_at = time.ticks_ms()
+    r.add(n, None)
+    _LOG.info("IKE SA %s rekeyed by %s with peer %s: %s" % (identity.spis(s), identity.spis(n), n.name(), chosen))
+    return [message.Sa([chosen.to_payload_proposal(spi_r)]), message.Nonce(nr), message.Ke(chosen.dh, kp.public)]

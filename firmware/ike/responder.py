@@ -1,0 +1,465 @@
+# The IKEv2 responder: takes IKE datagrams from the WAN, finds the SA, enforces the message-ID window
+# (retransmitted requests get the cached response byte for byte, anything else out of window is
+# dropped), opens the SK payload and hands the request to the module of its exchange (init, auth,
+# create, info), which returns the response payloads. It also runs our own requests on established SAs
+# (DPD, DELETE) with retransmission, and the timers: half-open expiry, lifetimes, liveness.
+import gc
+import os
+import sys
+import time
+
+import cfgview
+import log
+from ike import const
+from ike import info
+from ike import message
+from ike import sa as sa_mod
+from ike import sk
+from net import addr
+
+ZERO_SPI = bytes(8)
+
+_LOG = log.Logger("ike")
+
+# Modules needed only while a request of their exchange is handled: imported for it and unloaded
+# after, so their bytecode is not in the heap between handshakes (rekeys come hourly). Their
+# interned names stay; the code goes.
+_TRANSIENT = ("ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt", "ike.keys",
+              "ike.ts", "ike.status", "crypto.prf")
+MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
+TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
+IDLE_MS = 20             # this long without a datagram is idle enough to precompute a DH keypair
+STATUS_REFRESH_MS = 2000  # counters move without state changes: the status file is refreshed this often
+
+
+def unload_transient():
+    for name in _TRANSIENT:
+        if sys.modules.pop(name, None) is not None:
+            pkg, leaf = name.split(".")
+            if hasattr(sys.modules[pkg], leaf):
+                delattr(sys.modules[pkg], leaf)
+
+
+class Responder:
+    def __init__(self, cfg, wan, sad, status_path=None):
+        self.cfg = cfg
+        self.wan = wan
+        self.sad = sad
+        self.sas = {}        # our SPI (SPIr) -> IkeSa
+        self.inits = {}      # SPIi | peer address -> half-open IkeSa, for IKE_SA_INIT retransmits
+        self.cookies = None  # made when first needed (stateless cookies, 2.6)
+        self.dh_pool = {}    # group -> a keypair computed while idle, for the next handshake
+        self.counters = {"rx": 0, "dropped": 0, "ikev1": 0, "established": 0, "auth_failed": 0}
+        self.status_path = status_path
+        self.dirty = True    # a state change not yet shown (status line, status file)
+        self.started = self.status_written = time.ticks_ms()
+        specs = self.ike_specs()
+        self.next_group = specs[0].dh[0] if specs and specs[0].dh else None
+        # Selectors of each peer, made once (ts is a transient module).
+        from ike import ts
+        self._ts = {}
+        for p in cfg.peers:
+            self._ts[p.name + "local_ts"] = [ts.from_cidr(c) for c in p.local_ts]
+            self._ts[p.name + "remote_ts"] = [ts.from_cidr(c) for c in p.remote_ts]
+
+    # ---- configuration --------------------------------------------------------------------------
+
+    def ike_specs(self):
+        # The peer is unknown until IKE_AUTH: IKE_SA_INIT accepts what any peer is configured for.
+        specs = []
+        for p in self.cfg.peers:
+            specs.extend(p.ike_proposals)
+        return specs
+
+    def esp_specs(self, peer):
+        return peer.esp_proposals
+
+    def local_ts(self, peer):
+        return self._ts[peer.name + "local_ts"]
+
+    def remote_ts(self, peer):
+        return self._ts[peer.name + "remote_ts"]
+
+    def find_peer(self, id_type, data):
+        return cfgview.peer_for(self.cfg, id_type, data)
+
+    def psk(self, peer):
+        return peer.psk
+
+    def our_id(self):
+        return self.cfg.id.type, self.cfg.id.data
+
+    def ike_lifetime(self, peer):
+        return peer.ike_lifetime * 1000
+
+    def child_lifetime(self, peer):
+        return peer.child_lifetime * 1000
+
+    def dpd_delay(self, peer):
+        return peer.dpd_delay * 1000
+
+    def retransmit_delay(self, tries):
+        t = self.cfg.timers
+        ms = t.retransmit_timeout_ms
+        for _ in range(tries - 1):
+            ms = ms * t.retransmit_base_pct // 100
+        return ms
+
+    def esp_rx_packets(self, c):
+        return c.entry.counters.get("packets_in", 0)
+
+    def sad_event(self, entry, kind):
+        """The SAD's lifetime events. Rekeying is left to the head office (its lifetimes are the
+        shorter ones), so a CHILD SA past its hard limit or out of sequence numbers is deleted at the
+        next chance (info.timers); the peer then negotiates a new one."""
+        if kind == "soft":
+            return
+        for s in self.sas.values():
+            c = s.child_by_in(entry.spi_in)
+            if c is not None:
+                c.expired = kind
+                return
+
+    def initial_contact(self, s):
+        """INITIAL_CONTACT: the peer has no other SAs with us (it restarted); drop our stale ones."""
+        for o in list(self.sas.values()):
+            if o is not s and o.peer is s.peer:
+                self.remove(o, "deleted: peer %s sent INITIAL_CONTACT" % s.peer.name)
+
+    # ---- tables -------------------------------------------------------------------------------
+
+    def half_open(self):
+        n = 0
+        for s in self.sas.values():
+            if s.state == sa_mod.HALF_OPEN:
+                n += 1
+        return n
+
+    def established(self):
+        n = 0
+        for s in self.sas.values():
+            if s.state != sa_mod.HALF_OPEN:
+                n += 1
+        return n
+
+    def child_count(self):
+        n = 0
+        for s in self.sas.values():
+            n += len(s.children)
+        return n
+
+    def new_ike_spi(self):
+        while True:
+            spi = os.urandom(8)
+            if spi != ZERO_SPI and spi not in self.sas:
+                return spi
+
+    def add(self, sa, init_key):
+        self.sas[sa.spi_r] = sa
+        if init_key is not None:
+            sa.init_key = init_key
+            self.inits[init_key] = sa
+        self.changed()
+
+    def authenticated(self, sa):
+        # init_key stays registered: a late copy of the IKE_SA_INIT must not open a second SA.
+        sa.init_req = sa.init_resp = None
+        self.changed()
+
+    def remove(self, sa, why):
+        """Forget an IKE SA and its CHILD SAs (no message sent)."""
+        for c in sa.children:
+            self.remove_child_entry(c)
+        sa.children = []
+        self.sas.pop(sa.spi_r, None)
+        self.inits.pop(sa.init_key, None)
+        if sa.state != sa_mod.HALF_OPEN or why:
+            _LOG.info("IKE SA %s with %s %s" % (spi_hex(sa.spi_r), sa.name(), why))
+        self.changed()
+
+    def remove_child_entry(self, c):
+        if c.entry is not None:
+            self.sad.remove(c.spi_in)
+            c.entry = None
+
+    def remove_child(self, sa, c, why):
+        self.remove_child_entry(c)
+        if c in sa.children:
+            sa.children.remove(c)
+        _LOG.info("CHILD SA %s/%s with %s %s" % (spi_hex(c.spi_in), spi_hex(c.spi_out), sa.name(), why))
+        self.changed()
+
+    def changed(self):
+        self.dirty = True
+
+    def flush_status(self, now):
+        """Status line on changes; the status file also every STATUS_REFRESH_MS while SAs exist."""
+        if not self.dirty and (self.status_path is None or not self.sas or
+                               time.ticks_diff(now, self.status_written) < STATUS_REFRESH_MS):
+            return
+        from ike import status
+        status.flush(self, self.dirty)
+        self.dirty = False
+        self.status_written = now
+
+    def take_dh(self, group):
+        from crypto import dh
+        self.next_group = group  # the peer's choice: precompute that one while idle
+        kp = self.dh_pool.pop(group, None)
+        return kp if kp is not None else dh.new(group)
+
+    # ---- input --------------------------------------------------------------------------------
+
+    def input(self, data, remote, natt):
+        """One IKE datagram (non-ESP marker stripped) from `remote`; natt: it came on UDP 4500."""
+        try:
+            self._input(data, remote, natt)
+        finally:
+            unload_transient()
+
+    def cookie_jar(self):
+        if self.cookies is None:
+            from ike import cookie
+            self.cookies = cookie.Cookies()
+        return self.cookies
+
+    def _input(self, data, remote, natt):
+        self.counters["rx"] += 1
+        if gc.mem_free() < MIN_FREE:
+            gc.collect()
+            if gc.mem_free() < MIN_FREE:
+                # Not enough heap to see a request through: drop it before it changes any state
+                # (the peer retransmits), instead of failing half way.
+                return self.drop("IKE datagram from %s dropped: low memory (%d bytes free)"
+                                 % (addr.describe(remote), gc.mem_free()), _LOG.warn)
+        if len(data) < const.HEADER_LEN:
+            return self.drop("%d-byte datagram from %s is too short for IKE" % (len(data), addr.describe(remote)))
+        major = data[17] >> 4
+        if major == 1:
+            self.counters["ikev1"] += 1
+            return self.drop("IKEv1 packet from %s dropped: IKEv1 is not supported (RFC 9395), configure the "
+                             "peer for IKEv2" % addr.describe(remote), _LOG.warn)
+        spi_i = bytes(data[0:8])
+        spi_r = bytes(data[8:16])
+        exchange = data[18]
+        flags = data[19]
+        msg_id = (data[20] << 24) | (data[21] << 16) | (data[22] << 8) | data[23]
+        if major != const.IKE_MAJOR_VERSION:
+            if exchange == const.IKE_SA_INIT and not flags & const.FLAG_RESPONSE:
+                from ike import init
+                init.reject(self, spi_i, msg_id, remote, natt, const.INVALID_MAJOR_VERSION, b"",
+                            "IKE version %d.%d from %s not supported" % (major, data[17] & 15,
+                                                                         addr.describe(remote)))
+                return None
+            return self.drop("IKE major version %d from %s" % (major, addr.describe(remote)))
+        if flags & const.FLAG_RESPONSE:
+            s = self.sas.get(spi_r)
+            if s is None or s.spi_i != spi_i:
+                return self.drop("response for unknown IKE SA %s from %s" % (spi_hex(spi_r), addr.describe(remote)))
+            return self._response(s, data, msg_id)
+        if exchange == const.IKE_SA_INIT and spi_r == ZERO_SPI:
+            s = self.inits.get(spi_i + addr.key(remote))
+            if s is not None:
+                if msg_id == 0 and s.resp is not None and s.state == sa_mod.HALF_OPEN:
+                    self.send(s, s.resp)   # a retransmitted IKE_SA_INIT
+                return None
+            from ike import init
+            return init.handle(self, data, spi_i, msg_id, remote, natt)
+        s = self.sas.get(spi_r)
+        if s is None or s.spi_i != spi_i:
+            return self.drop("request for unknown IKE SA %s from %s" % (spi_hex(spi_r), addr.describe(remote)))
+        return self._request(s, data, exchange, msg_id, remote, natt)
+
+    def drop(self, why, level=None):
+        self.counters["dropped"] += 1
+        (level or _LOG.debug)(why)
+        return None
+
+    def _open(self, s, data):
+        try:
+            msg = message.decode(data)
+            if not msg.payloads or not isinstance(msg.payloads[-1], message.Encrypted):
+                raise message.ParseError("no SK payload")
+            payloads, crit = s.rx.open(data, msg)
+        except sk.IntegrityError:
+            self.drop("message with bad integrity checksum for IKE SA %s dropped" % spi_hex(s.spi_r))
+            return None, None
+        except message.ParseError as e:
+            self.drop("malformed message for IKE SA %s dropped: %s" % (spi_hex(s.spi_r), e.reason))
+            return None, None
+        msg.unsupported_critical = crit
+        return msg, payloads
+
+    def _request(self, s, data, exchange, msg_id, remote, natt):
+        if msg_id == s.resp_id and s.resp is not None:
+            if s.state == sa_mod.HALF_OPEN:
+                return None
+            self.send(s, s.resp)  # retransmitted request: the same answer, byte for byte
+            return None
+        if msg_id != s.rx_id:
+            return self.drop("request with message ID %d for IKE SA %s dropped (expected %d)"
+                             % (msg_id, spi_hex(s.spi_r), s.rx_id))
+        if s.state == sa_mod.HALF_OPEN and exchange != const.IKE_AUTH:
+            return self.drop("exchange %d before IKE_AUTH dropped" % exchange)
+        if s.rx is None:
+            return None
+        msg, payloads = self._open(s, data)
+        if msg is None:
+            return None
+        s.last_rx = time.ticks_ms()
+        self._follow(s, remote, natt)
+        before = list(self.sas)
+        try:
+            self._dispatch(s, exchange, msg_id, msg, payloads)
+        except MemoryError:
+            # The exchange may be half done: rather than keep an SA in a state nobody knows, drop
+            # it (and any SA this request created); the peer starts over.
+            for spi in list(self.sas):
+                if spi not in before:
+                    self.remove(self.sas[spi], "dropped: out of memory")
+            self.remove(s, "dropped: out of memory while handling exchange %d" % exchange)
+            gc.collect()
+        return None
+
+    def _dispatch(self, s, exchange, msg_id, msg, payloads):
+        if msg.unsupported_critical is not None:
+            _LOG.warn("peer %s sent critical payload type %d we do not support" % (s.name(), msg.unsupported_critical))
+            reply = [message.Notify(0, b"", const.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                    bytes((msg.unsupported_critical,)))]
+        elif exchange == const.IKE_AUTH:
+            from ike import auth
+            reply = auth.handle(self, s, msg, payloads)
+        elif exchange == const.CREATE_CHILD_SA:
+            from ike import create
+            reply = create.handle(self, s, msg, payloads)
+        elif exchange == const.INFORMATIONAL:
+            reply = info.handle(self, s, msg, payloads)
+        else:
+            return self.drop("exchange type %d not supported" % exchange)
+        self._respond(s, exchange, msg_id, reply)
+        if s.doomed:
+            self.remove(s, s.doomed)
+
+    def _follow(self, s, remote, natt):
+        # IKE floats to 4500 in IKE_AUTH; later, a NAT may rebind the peer's port (2.23). ESP follows.
+        if natt == s.natt and addr.key(remote) == addr.key(s.remote):
+            return
+        if s.state != sa_mod.HALF_OPEN and not s.nat:
+            return
+        if s.state != sa_mod.HALF_OPEN:
+            _LOG.info("peer %s moved to %s" % (s.name(), addr.describe(remote)))
+        s.remote = remote
+        s.natt = natt
+        for c in s.children:
+            if c.entry is not None:
+                c.entry.peer = remote
+
+    def _respond(self, s, exchange, msg_id, payloads):
+        m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE, msg_id, payloads)
+        data = s.tx.seal(m)
+        s.resp = data
+        s.resp_id = msg_id
+        s.rx_id = msg_id + 1
+        self.send(s, data)
+
+    def send(self, s, data):
+        self.wan.send_ike(data, s.remote, s.natt)
+
+    # ---- our requests -------------------------------------------------------------------------
+
+    def request(self, s, exchange, payloads, on_reply=None, on_timeout=None):
+        """Send a request of ours on an established SA; False if one is already in flight."""
+        if s.out is not None:
+            return False
+        m = message.Message(s.spi_i, s.spi_r, exchange, 0, s.tx_id, payloads)
+        s.out = sa_mod.Request(s.tx_id, s.tx.seal(m), on_reply, on_timeout)
+        s.tx_id += 1
+        self.send(s, s.out.data)
+        return True
+
+    def _response(self, s, data, msg_id):
+        out = s.out
+        if out is None or msg_id != out.msg_id:
+            return self.drop("unexpected response %d for IKE SA %s" % (msg_id, spi_hex(s.spi_r)))
+        msg, payloads = self._open(s, data)
+        if msg is None:
+            return None
+        s.out = None
+        s.last_rx = time.ticks_ms()
+        if out.on_reply is not None:
+            out.on_reply(self, s, payloads)
+        return None
+
+    # ---- timers -------------------------------------------------------------------------------
+
+    def tick(self, idle=False):
+        """Run due timers; idle: nothing arrived since the last call. Returns the ms until the loop
+        should call again."""
+        now = time.ticks_ms()
+        for s in list(self.sas.values()):
+            self._tick_sa(s, now)
+        self.flush_status(now)
+        unload_transient()
+        if self.next_group is None or self.next_group in self.dh_pool:
+            return TICK_MS
+        if idle:
+            self._precompute()
+            return TICK_MS
+        return IDLE_MS  # a keypair to make: as soon as the peer has paused
+
+    def _tick_sa(self, s, now):
+        age = time.ticks_diff(now, s.created)
+        if s.state == sa_mod.HALF_OPEN:
+            if age >= self.cfg.timers.half_open_timeout * 1000:
+                self.remove(s, "expired half-open (no IKE_AUTH from %s)" % addr.describe(s.remote))
+            return
+        if s.state == sa_mod.REKEYED:
+            if time.ticks_diff(now, s.rekeyed_at) >= sa_mod.REKEYED_LINGER_MS:
+                self.remove(s, "removed: replaced by rekey, peer never deleted it")
+            return
+        out = s.out
+        if out is not None:
+            if time.ticks_diff(now, out.sent) >= self.retransmit_delay(out.tries):
+                if out.tries > self.cfg.timers.retransmit_tries:
+                    s.out = None
+                    if out.on_timeout is not None:
+                        out.on_timeout(self, s)
+                    else:
+                        self.remove(s, "deleted: peer not responding after %d retransmits" % (out.tries - 1))
+                    return
+                out.tries += 1
+                out.sent = now
+                self.send(s, out.data)
+            return
+        info.timers(self, s, now, age)
+
+    def _precompute(self):
+        # One keypair of the group the next handshake will most likely use, made while idle (never
+        # between two messages of a handshake): the handshake then costs one DH operation instead of
+        # two. One group only: each group's code stays in the heap while a keypair of it is kept.
+        from crypto import dh
+        g = self.next_group
+        self.dh_pool = {}
+        try:
+            if g in dh.SUPPORTED:
+                self.dh_pool[g] = dh.new(g)
+        except MemoryError:
+            pass  # not now: the next handshake makes its own keypair
+        if not self.dh_pool:
+            self.next_group = None
+
+    def shutdown(self):
+        """Tell every peer we are going (DELETE for each IKE SA, sent once: we will not be here for
+        the answer)."""
+        for s in list(self.sas.values()):
+            if s.state in (sa_mod.ESTABLISHED, sa_mod.DELETING) and s.tx is not None:
+                m = message.Message(s.spi_i, s.spi_r, const.INFORMATIONAL, 0, s.tx_id,
+                                    [message.Delete(const.PROTO_IKE, [])])
+                s.tx_id += 1
+                self.send(s, s.tx.seal(m))
+                self.remove(s, "deleted: shutting down")
+        self.flush_status(time.ticks_ms())
+
+
+def spi_hex(spi):
+    return "".join(["%02x" % b for b in spi])

@@ -1,0 +1,86 @@
+# IKE and CHILD SA state. Plain records: the exchange modules (init, auth, child, rekey, info) change
+# them, the responder keeps the tables and the timers.
+import time
+
+from micropython import const
+
+HALF_OPEN = const(0)    # IKE_SA_INIT answered, IKE_AUTH not yet seen
+ESTABLISHED = const(1)
+DELETING = const(2)     # our DELETE is in flight; the SA goes when it is answered or times out
+REKEYED = const(3)      # replaced by a rekey; waits for the peer's DELETE
+STATES = ("half-open", "established", "deleting", "rekeyed")
+
+REKEYED_LINGER_MS = const(30000)  # a replaced SA whose DELETE never comes is removed after this
+
+
+class ChildSa:
+    def __init__(self, spi_in, spi_out, chosen, local_ts, remote_ts, lifetime):
+        self.spi_in = spi_in      # ours: the peer sends ESP with it
+        self.spi_out = spi_out    # the peer's: we send ESP with it
+        self.chosen = chosen      # proposal.Chosen (encr, keylen, integ, dh)
+        self.local_ts = local_ts
+        self.remote_ts = remote_ts
+        self.ts_text = None       # (local, remote) as CIDR strings, for status
+        self.lifetime = lifetime
+        self.state = ESTABLISHED
+        self.created = time.ticks_ms()
+        self.rekeyed_at = None
+        self.expired = None       # the SAD's "hard" / "seq_limit" event: delete it
+        self.entry = None         # the SAD's record of it
+
+
+class Request:
+    """One request of ours in flight (we may have one outstanding per IKE SA: window size 1)."""
+
+    def __init__(self, msg_id, data, on_reply, on_timeout):
+        self.msg_id = msg_id
+        self.data = data
+        self.on_reply = on_reply
+        self.on_timeout = on_timeout
+        self.tries = 1
+        self.sent = time.ticks_ms()
+
+
+class IkeSa:
+    def __init__(self, spi_i, spi_r, remote, natt):
+        self.spi_i = spi_i
+        self.spi_r = spi_r
+        self.remote = remote          # peer's socket address (follows NAT rebinding, 2.23)
+        self.natt = natt              # IKE on UDP 4500 with the non-ESP marker
+        self.nat = False              # a NAT was detected: ESP in UDP, keepalives
+        self.state = HALF_OPEN
+        self.chosen = None            # IKE proposal
+        self.peer = None              # config peer, known after IKE_AUTH
+        self.ni = None
+        self.nr = None
+        self.init_req = None          # IKE_SA_INIT octets signed by AUTH (dropped once authenticated)
+        self.init_resp = None
+        self.keys = None
+        self.rx = None                # SkCodec for initiator->responder
+        self.tx = None
+        self.rx_id = 0                # next request id expected from the peer
+        self.resp_id = -1             # id of the cached response
+        self.resp = None              # its octets, resent byte for byte on a retransmitted request
+        self.tx_id = 0                # id of our next request
+        self.out = None               # Request in flight
+        self.children = []
+        self.created = self.last_rx = time.ticks_ms()
+        self.init_key = None          # SPIi | peer address: finds IKE_SA_INIT retransmits
+        self.doomed = None            # why to remove it once the current response is sent
+        self.rekeyed_at = None
+        self.esp_rx = 0               # ESP packets received at the last liveness look
+
+    def name(self):
+        return self.peer.name if self.peer is not None else "half-open"
+
+    def child_by_out(self, spi_out):
+        for c in self.children:
+            if c.spi_out == spi_out:
+                return c
+        return None
+
+    def child_by_in(self, spi_in):
+        for c in self.children:
+            if c.spi_in == spi_in:
+                return c
+        return None

@@ -1,0 +1,86 @@
+# Traffic selectors (RFC 7296 2.9): IPv4 ranges, CIDR conversion and narrowing of what the peer asks
+# for to what we are configured to allow.
+from ike import const
+from ike import message
+from net import addr
+
+
+def _u32(b):
+    return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+
+
+def _b4(v):
+    return bytes(((v >> 24) & 0xFF, (v >> 16) & 0xFF, (v >> 8) & 0xFF, v & 0xFF))
+
+
+def from_cidr(text):
+    """'10.20.1.0/24' -> Selector covering the subnet, any protocol and port."""
+    if "/" in text:
+        ip, plen = text.split("/")
+        plen = int(plen)
+    else:
+        ip, plen = text, 32
+    base = _u32(addr.parse_ip(ip))
+    host = (1 << (32 - plen)) - 1
+    start = base & ~host & 0xFFFFFFFF
+    return message.Selector(const.TS_IPV4_ADDR_RANGE, 0, 0, 65535, _b4(start), _b4(start | host))
+
+
+def _intersect(a, b):
+    if a.ts_type != const.TS_IPV4_ADDR_RANGE or b.ts_type != const.TS_IPV4_ADDR_RANGE:
+        return None
+    if a.ip_proto and b.ip_proto and a.ip_proto != b.ip_proto:
+        return None
+    lo = max(_u32(a.start_addr), _u32(b.start_addr))
+    hi = min(_u32(a.end_addr), _u32(b.end_addr))
+    plo = max(a.start_port, b.start_port)
+    phi = min(a.end_port, b.end_port)
+    if lo > hi or plo > phi:
+        return None
+    return message.Selector(const.TS_IPV4_ADDR_RANGE, a.ip_proto or b.ip_proto, plo, phi, _b4(lo), _b4(hi))
+
+
+def _same(a, b):
+    return (a.ip_proto == b.ip_proto and a.start_port == b.start_port and a.end_port == b.end_port
+            and bytes(a.start_addr) == bytes(b.start_addr) and bytes(a.end_addr) == bytes(b.end_addr))
+
+
+def narrow(offered, allowed):
+    """Intersections of the peer's selectors with ours, in the peer's order, without duplicates.
+    Empty when nothing overlaps (TS_UNACCEPTABLE)."""
+    out = []
+    for o in offered:
+        for a in allowed:
+            s = _intersect(o, a)
+            if s is not None:
+                for t in out:
+                    if _same(s, t):
+                        break
+                else:
+                    out.append(s)
+    return out
+
+
+def describe_one(s):
+    if s.ts_type != const.TS_IPV4_ADDR_RANGE:
+        return "type-%d selector" % s.ts_type
+    lo = _u32(s.start_addr)
+    hi = _u32(s.end_addr)
+    size = hi - lo + 1
+    plen = 32
+    while plen > 0 and (1 << (32 - plen)) < size:
+        plen -= 1
+    if lo <= hi and (1 << (32 - plen)) == size and lo & (size - 1) == 0:
+        text = "%s/%d" % (addr.ip_str(s.start_addr), plen)
+    else:
+        text = "%s-%s" % (addr.ip_str(s.start_addr), addr.ip_str(s.end_addr))
+    if s.ip_proto:
+        text += "[proto %d" % s.ip_proto
+        if (s.start_port, s.end_port) != (0, 65535):
+            text += " port %d-%d" % (s.start_port, s.end_port)
+        text += "]"
+    return text
+
+
+def describe(selectors):
+    return " ".join([describe_one(s) for s in selectors]) or "nothing"

@@ -1,0 +1,261 @@
+# The ESP data path (RFC 4303): tunnel mode, AES-CBC + HMAC-SHA2-256-128 (RFC 3602, RFC 4868).
+#
+#   ESP packet:  SPI(4) | sequence number(4) | IV(16) | ciphertext(16m) | ICV(16)
+#   plaintext:   inner IP packet | padding 1, 2, 3... | pad length | next header
+#
+# seal() turns an inner packet into an ESP packet and open() does the reverse; UDP encapsulation
+# (RFC 3948) is the WAN socket's business: the engine sees the ESP packet only. Wiring:
+#   LAN -> tunnel   v = eng.seal(ip, n); if v is not None: send v to eng.sa.peer (eng.sa.encap)
+#   tunnel -> LAN   n = eng.open(datagram, fw.deliver_view); if n > 0: fw.deliver(fw.deliver_view, n)
+#   every second    sad.tick() (time lifetimes)
+#
+# Neither allocates, apart from what MicroPython forces: each HMAC makes two sha256 objects and two
+# digests (hashlib has no copy() or reset), and the caller's recvfrom makes the datagram. How:
+# - Packets are built in two preallocated buffers. Slicing a memoryview allocates, so the views of
+#   every length a packet can have (16-byte steps) are made up front: _tx_ct[m] / _rx_ct[m] are the
+#   ciphertext of m blocks and _tx_pkt[m] the whole ESP packet around it.
+# - One cryptolib.aes object per SA and direction, used in place. Such an object takes its IV only
+#   when it is made and carries the CBC chain on from call to call, so seal() puts a nonce block
+#   (the SA's random salt and the sequence number, unique under the key) in the IV slot and encrypts
+#   it in the same chain as the payload: the first output block, E_K(nonce xor previous block), is an
+#   unpredictable IV (NIST SP 800-38A appendix C) and the rest is plain CBC under that IV. open()
+#   decrypts the received IV block first (output thrown away) so the chain continues from it.
+# - Sequence numbers are 16-bit halves (31-bit small ints on the ESP32), written with pack_into.
+import hashlib
+import struct
+
+from micropython import const
+
+from ipsec.sad import (BYTES_IN, BYTES_OUT, DUMMY_DROPS, EXPIRED_DROPS, ICV_FAILURES, PACKETS_IN,
+                        PACKETS_OUT, PAD_ERRORS, POLICY_DROPS, PROTO_DROPS, REPLAY_DROPS)
+from net import const as c
+
+_IV = const(16)
+_ICV = const(16)                    # AUTH_HMAC_SHA2_256_128: the first 16 bytes of the HMAC
+_DIGEST = const(32)
+_CT = const(24)                     # ESP header + IV: where the ciphertext starts
+_MIN_ESP = const(56)                # _CT + one block + ICV
+_OVERHEAD = const(40)               # _CT + ICV
+_IV_SALT = const(20)                # IV slot: salt at 8..19, sequence number at 20..23
+
+# open() returns the inner packet's length, or one of these (REASONS[-code] names it).
+DROP_MALFORMED = const(-1)          # not a whole ESP packet
+DROP_NO_SA = const(-2)              # unknown SPI
+DROP_EXPIRED = const(-3)            # SA past its hard lifetime
+DROP_REPLAY = const(-4)
+DROP_ICV = const(-5)
+DROP_PAD = const(-6)
+DROP_DUMMY = const(-7)
+DROP_PROTO = const(-8)
+DROP_POLICY = const(-9)
+REASONS = ("", "malformed", "no_sa", "expired", "replay", "icv", "pad", "dummy", "proto", "policy")
+
+# Padding 1, 2, 3... (RFC 4303 2.4) for each pad length a 16-byte block size can need.
+_PADS = tuple(bytes(range(1, k + 1)) for k in range(16))
+
+
+def inner_mtu(path_mtu, encap=True):
+    """The largest inner packet whose ESP packet, in IPv4 (and UDP if encap), fits path_mtu."""
+    room = path_mtu - c.IP_HDR_LEN - (c.UDP_HDR_LEN if encap else 0) - _OVERHEAD
+    return (room // 16) * 16 - c.ESP_TRAILER_LEN
+
+
+def _icv(ipad, opad, hdr, body):
+    """HMAC-SHA-256 of hdr|body from the precomputed key blocks; 32 bytes (the ICV is the first 16).
+    The only allocation of the packet path: two hash objects and two digests."""
+    h = hashlib.sha256(ipad)
+    h.update(hdr)
+    h.update(body)
+    inner = h.digest()
+    h = hashlib.sha256(opad)
+    h.update(inner)
+    return h.digest()
+
+
+class Engine:
+    """ESP for the SAs of `sad`, for inner packets up to max_inner bytes. seal() copies views up to
+    view_room bytes long without slicing them (default: a 1536-byte LAN frame buffer after its
+    Ethernet header)."""
+
+    def __init__(self, sad, max_inner=c.ETH_DATA_LEN, view_room=1536 - c.ETH_HLEN):
+        self._sad = sad
+        self.max_inner = max_inner
+        blocks = (max_inner + c.ESP_TRAILER_LEN + 15) // 16
+        self._room = max(view_room, blocks * 16)
+        self.tx = bytearray(_CT + self._room + _DIGEST)
+        self.rx = bytearray(_CT + blocks * 16 + _ICV)
+        tx = self._tx_mv = memoryview(self.tx)
+        rx = self._rx_mv = memoryview(self.rx)
+        self._tx_hdr = tx[:_CT]
+        self._tx_iv = tx[c.ESP_HDR_LEN:_CT]
+        self._rx_hdr = rx[:_CT]
+        self._rx_iv = rx[c.ESP_HDR_LEN:_CT]
+        self.rx_inner = rx[_CT:]    # where open() leaves the inner packet unless given `out`
+        self._scratch = bytearray(_IV)
+        # ~3 x 95 views: 16 bytes each on the ESP32 (32 here), the price of a slice-free path.
+        self._tx_ct = [tx[_CT:_CT + 16 * m] for m in range(blocks + 1)]
+        self._tx_pkt = [tx[:_OVERHEAD + 16 * m] for m in range(blocks + 1)]
+        self._rx_ct = [rx[_CT:_CT + 16 * m] for m in range(blocks + 1)]
+        self.sa = None              # the SA of the last packet sealed or opened
+        self.counters = {"malformed": 0, "no_sa": 0, "no_policy": 0, "too_big": 0}
+
+    # -- outbound --
+
+    def seal(self, ip, n):
+        """ESP packet for the IPv4 packet ip[0:n] (ip: bytes-like, may be longer than n), as a
+        memoryview valid until the next seal(); self.sa is the SA used (peer, encap). None if the
+        packet was dropped (counted here or on the SA)."""
+        m = self._frame_out(ip, n)
+        if not m:
+            return None
+        sa = self.sa
+        end = _CT + (m << 4)
+        self._tx_mv[end:end + _DIGEST] = _icv(sa.ipad_out, sa.opad_out, self._tx_hdr,
+                                              self._tx_ct[m])
+        return self._tx_pkt[m]
+
+    def _frame_out(self, ip, n):
+        """Everything of seal() but the ICV (split out so a test can run it under heap_lock()).
+        Returns the number of cipher blocks, 0 if dropped."""
+        k = len(ip)
+        if n > self.max_inner or n < c.IP_HDR_LEN or n > k:
+            self.counters["too_big" if n > self.max_inner else "malformed"] += 1
+            self.sa = None
+            return 0
+        sa = self._sad.lookup_out(ip, n)
+        self.sa = sa
+        if sa is None:
+            self.counters["no_policy"] += 1
+            return 0
+        cnt = sa.c
+        if not sa.sending:
+            cnt[EXPIRED_DROPS] += 1
+            return 0
+        tx = self.tx
+        mv = self._tx_mv
+        if k > self._room:
+            ip = ip[:n]     # a view longer than the buffer: slice it (the only case that allocates)
+            k = n
+        mv[_CT:_CT + k] = ip    # the whole view: copying bytes past n costs less than slicing
+        m = (n + c.ESP_TRAILER_LEN + 15) >> 4
+        end = _CT + (m << 4)
+        pad = end - c.ESP_TRAILER_LEN - _CT - n
+        mv[_CT + n:_CT + n + pad] = _PADS[pad]
+        tx[end - 2] = pad
+        tx[end - 1] = c.IPPROTO_IPIP
+        # Next sequence number; it never wraps (no ESN): warn 2**16 before the end, stop at it.
+        hi = sa.seq_hi
+        lo = sa.seq_lo + 1
+        if lo > 0xFFFF:
+            lo = 0
+            hi += 1
+            if hi == 0xFFFF:
+                self._sad.seq_limit(sa)
+        sa.seq_hi = hi
+        sa.seq_lo = lo
+        if lo == 0xFFFF and hi == 0xFFFF:
+            sa.sending = False
+            self._sad.seq_limit(sa)
+        mv[0:4] = sa.spi_out
+        struct.pack_into(">HH", tx, 4, hi, lo)
+        mv[c.ESP_HDR_LEN:_IV_SALT] = sa.salt
+        struct.pack_into(">HH", tx, _IV_SALT, hi, lo)
+        enc = sa.enc
+        enc.encrypt(self._tx_iv, self._tx_iv)
+        ct = self._tx_ct[m]
+        enc.encrypt(ct, ct)
+        cnt[PACKETS_OUT] += 1
+        cnt[BYTES_OUT] += n
+        lim = sa.lim
+        if cnt[PACKETS_OUT] >= lim[PACKETS_OUT] or cnt[BYTES_OUT] >= lim[BYTES_OUT]:
+            self._sad.limit(sa)
+        return m
+
+    # -- inbound --
+
+    def open(self, data, out=None):
+        """Check and decrypt the ESP packet `data` (the UDP payload, or the IP payload for plain ESP).
+        Returns the inner packet's length n > 0 with the packet in out[0:n] (out: a writable buffer
+        of at least len(data) - 40 bytes; default self.rx_inner), or a DROP_* code (< 0), counted.
+        self.sa is the packet's SA (None if unknown)."""
+        m = self._check_in(data)
+        if m < 0:
+            return m
+        sa = self.sa
+        return self._finish_in(_icv(sa.ipad_in, sa.opad_in, self._rx_hdr, self._rx_ct[m]), m,
+                               self.rx_inner if out is None else out)
+
+    def _check_in(self, data):
+        """open() up to the ICV: length, SPI, replay window; copies the packet into rx. Returns the
+        number of cipher blocks, or a DROP_* code."""
+        self.sa = None
+        n = len(data)
+        if n < _MIN_ESP or n > len(self.rx) or (n - _OVERHEAD) & 15:
+            self.counters["malformed"] += 1
+            return DROP_MALFORMED
+        sa = self._sad.lookup_in(data)
+        if sa is None:
+            self.counters["no_sa"] += 1
+            return DROP_NO_SA
+        self.sa = sa
+        if sa.dead:
+            sa.c[EXPIRED_DROPS] += 1
+            return DROP_EXPIRED
+        # RFC 4303 3.4.3: duplicates go before the ICV is computed, the window moves only after.
+        if not sa.window.check((data[4] << 8) | data[5], (data[6] << 8) | data[7]):
+            sa.c[REPLAY_DROPS] += 1
+            return DROP_REPLAY
+        self._rx_mv[0:n] = data
+        return (n - _OVERHEAD) >> 4
+
+    def _finish_in(self, digest, m, out):
+        """open() from the ICV on: compare, move the window, decrypt, check the trailer and the
+        inner packet against the SA's selectors."""
+        sa = self.sa
+        cnt = sa.c
+        rx = self.rx
+        o = _CT + (m << 4)
+        diff = 0
+        for i in range(_ICV):   # constant time: no early exit
+            diff |= rx[o + i] ^ digest[i]
+        if diff:
+            cnt[ICV_FAILURES] += 1
+            return DROP_ICV
+        sa.window.update((rx[4] << 8) | rx[5], (rx[6] << 8) | rx[7])
+        dec = sa.dec
+        dec.decrypt(self._rx_iv, self._scratch)
+        dec.decrypt(self._rx_ct[m], out)
+        end = m << 4
+        pad = out[end - 2]
+        n = end - c.ESP_TRAILER_LEN - pad
+        if n < 0:
+            cnt[PAD_ERRORS] += 1
+            return DROP_PAD
+        diff = 0
+        for i in range(pad):
+            diff |= out[n + i] ^ (i + 1)
+        if diff:
+            cnt[PAD_ERRORS] += 1
+            return DROP_PAD
+        nh = out[end - 1]
+        if nh != c.IPPROTO_IPIP:
+            # IPv6 (next header 41) would branch here; until then it is dropped like any other.
+            if nh == c.IPPROTO_NONE:
+                cnt[DUMMY_DROPS] += 1
+                return DROP_DUMMY
+            cnt[PROTO_DROPS] += 1
+            return DROP_PROTO
+        hl = (out[0] & 0x0F) << 2
+        total = (out[2] << 8) | out[3] if n >= c.IP_HDR_LEN else 0
+        if out[0] >> 4 != c.IPVERSION or hl < c.IP_HDR_LEN or not hl <= total <= n:
+            cnt[PROTO_DROPS] += 1
+            return DROP_PROTO
+        if not sa.match(out, 0, total, True):
+            cnt[POLICY_DROPS] += 1
+            return DROP_POLICY
+        cnt[PACKETS_IN] += 1
+        cnt[BYTES_IN] += total
+        lim = sa.lim
+        if cnt[PACKETS_IN] >= lim[PACKETS_IN] or cnt[BYTES_IN] >= lim[BYTES_IN]:
+            self._sad.limit(sa)
+        return total

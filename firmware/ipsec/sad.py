@@ -1,0 +1,328 @@
+# The Security Association Database (RFC 4301 4.4.2) and, through the traffic selectors of the CHILD
+# SAs in it, the SPD lookup for outbound packets.
+#
+# The IKE responder hands each CHILD SA over through install() and learns about lifetimes through
+# on_event(sa, kind), kind one of "soft" (rekey), "hard" (delete: the SA no longer carries traffic)
+# and "seq_limit" (2**16 outbound sequence numbers left: rekey; the SA stops sending at 2**32 - 1).
+# Inbound SAs are found by SPI, outbound ones by matching the inner packet against the selectors,
+# newest SA first so traffic moves to a rekeyed SA as soon as it is installed.
+#
+# Everything the engine touches per packet is a small int (31 bits on the ESP32): SPIs are bytes and
+# looked up by their low 30 bits, addresses are compared as 16-bit halves, and the traffic counters
+# move into a running total before they grow past 2**28.
+import os
+import time
+
+import cryptolib
+from micropython import const
+
+from ike import const as ike
+from ipsec import replay
+from net import const as c
+
+# Slots of Sa.c. The first four are the traffic counters lifetimes are measured on; bytes are inner
+# packet bytes.
+PACKETS_IN = const(0)
+BYTES_IN = const(1)
+PACKETS_OUT = const(2)
+BYTES_OUT = const(3)
+REPLAY_DROPS = const(4)
+ICV_FAILURES = const(5)
+PAD_ERRORS = const(6)
+PROTO_DROPS = const(7)      # next header other than IPv4, or a malformed inner packet
+DUMMY_DROPS = const(8)      # next header 59 (RFC 4303 2.6)
+POLICY_DROPS = const(9)     # inner packet outside the SA's selectors (RFC 4301 5.2)
+EXPIRED_DROPS = const(10)   # past the hard lifetime or out of sequence numbers
+COUNTERS = ("packets_in", "bytes_in", "packets_out", "bytes_out", "replay_drops", "icv_failures",
+            "pad_errors", "proto_drops", "dummy_drops", "policy_drops", "expired_drops")
+_TRAFFIC = const(4)
+_REBASE = const(1 << 28)
+
+_CBC = const(2)             # cryptolib mode number
+_HMAC_BLOCK = const(64)     # SHA-256 block size
+_AUTH_KEY_LEN = const(32)   # AUTH_HMAC_SHA2_256_128 key (RFC 4868 2.1.1)
+_SALT_LEN = const(12)       # with the 4-byte sequence number: the per-packet IV nonce block
+_ANY_PORT = const(-1)       # lower port bound of a selector matching any port, or none at all
+
+
+class Lifetime:
+    """SA lifetimes; 0 means no limit. Seconds count from install; packets and bytes (inner
+    packets) count per direction, like the kernel's XFRM states. soft: rekey, hard: delete."""
+
+    def __init__(self, soft_s=0, hard_s=0, soft_bytes=0, hard_bytes=0, soft_packets=0,
+                 hard_packets=0):
+        self.soft_s = soft_s
+        self.hard_s = hard_s
+        # Indexed like the traffic counters: packets in, bytes in, packets out, bytes out.
+        self.soft = (soft_packets, soft_bytes, soft_packets, soft_bytes)
+        self.hard = (hard_packets, hard_bytes, hard_packets, hard_bytes)
+
+
+def _key(b):
+    """Dictionary key of the SPI at b[0:4]: its low 30 bits (a small int on every port)."""
+    return ((b[0] & 0x3F) << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
+
+
+def _pads(key):
+    """HMAC inner and outer key blocks (RFC 2104): each packet's MAC starts a fresh hash with them
+    (MicroPython's hashlib has no copy())."""
+    ipad = bytearray(b"\x36" * _HMAC_BLOCK)
+    opad = bytearray(b"\x5c" * _HMAC_BLOCK)
+    for i in range(len(key)):
+        ipad[i] ^= key[i]
+        opad[i] ^= key[i]
+    return bytes(ipad), bytes(opad)
+
+
+def _compile(selectors):
+    """Selectors as tuples of small ints: (protocol, port range, start and end address halves).
+    IPv6 selectors are left out: the engine carries IPv4 only so far."""
+    out = []
+    for s in selectors:
+        a = s.start_addr
+        e = s.end_addr
+        if len(a) != 4:
+            continue
+        lo = s.start_port
+        if lo == 0 and s.end_port == 65535:
+            lo = _ANY_PORT
+        out.append((s.ip_proto, lo, s.end_port, (a[0] << 8) | a[1], (a[2] << 8) | a[3],
+                    (e[0] << 8) | e[1], (e[2] << 8) | e[3]))
+    return out
+
+
+def _covers(sels, b, o, proto, port):
+    """Does one of the compiled selectors take the address at b[o:o+4] with this protocol/port?"""
+    hi = (b[o] << 8) | b[o + 1]
+    lo = (b[o + 2] << 8) | b[o + 3]
+    for s in sels:
+        p, plo, phi, sh, sl, eh, el = s
+        if ((p == 0 or p == proto) and plo <= port <= phi and (hi > sh or (hi == sh and lo >= sl))
+                and (hi < eh or (hi == eh and lo <= el))):
+            return True
+    return False
+
+
+class Sa:
+    """One CHILD SA, both directions. The engine reads and updates the attributes without an
+    underscore; the rest is bookkeeping for lifetimes."""
+
+    def __init__(self, spi_in, spi_out, enc_in, auth_in, enc_out, auth_out, local_ts, remote_ts,
+                 peer, encap, lifetime, now):
+        self.spi_in = bytes(spi_in)
+        self.spi_out = bytes(spi_out)
+        self.peer = peer            # the WAN layer's socket address of the peer
+        self.encap = encap          # UDP-encapsulated (RFC 3948) or plain ESP
+        self.local_ts = local_ts
+        self.remote_ts = remote_ts
+        self.lifetime = lifetime
+        self._local = _compile(local_ts)
+        self._remote = _compile(remote_ts)
+        self._ports = False         # does any selector look at ports? (most take any port)
+        for t in self._local + self._remote:
+            if t[1] != _ANY_PORT:
+                self._ports = True
+        # One AES object per direction, used in place for the SA's whole life: CBC chaining carries
+        # over between packets (see engine.py for why that still gives each packet a fresh IV).
+        self.enc = cryptolib.aes(enc_out, _CBC, os.urandom(16))
+        self.dec = cryptolib.aes(enc_in, _CBC, bytes(16))
+        self.ipad_out, self.opad_out = _pads(auth_out)
+        self.ipad_in, self.opad_in = _pads(auth_in)
+        self.salt = os.urandom(_SALT_LEN)
+        self.seq_hi = 0             # last outbound sequence number, as 16-bit halves
+        self.seq_lo = 0
+        self.window = replay.Window()
+        self.c = [0] * len(COUNTERS)
+        self.lim = [0] * _TRAFFIC   # the engine calls Sad.limit(sa) once c[i] >= lim[i]
+        self._base = [0] * _TRAFFIC
+        self.age_s = 0
+        self._t = now
+        self.dying = False          # "soft" fired
+        self.dead = False           # "hard" fired
+        self.seq_limited = False    # "seq_limit" fired
+        self.sending = True         # False once dead or out of sequence numbers
+        self._set_limits()
+
+    @property
+    def counters(self):
+        d = {}
+        for i in range(len(COUNTERS)):
+            d[COUNTERS[i]] = self.c[i] + (self._base[i] if i < _TRAFFIC else 0)
+        return d
+
+    @property
+    def seq_out(self):
+        """The last outbound sequence number (a long int on the ESP32 past 2**30: status only)."""
+        return (self.seq_hi << 16) | self.seq_lo
+
+    def match(self, b, o, n, inbound):
+        """Is the IPv4 packet b[o:o+n] inside this SA's selectors, inbound (from the peer's side to
+        ours) or outbound? Non-first fragments and truncated headers have no ports: only selectors
+        for any port take them. ICMP type and code count as the port (RFC 7296 3.13.1)."""
+        proto = b[o + 9]
+        sport = dport = _ANY_PORT
+        if self._ports and not ((b[o + 6] & 0x1F) | b[o + 7]):
+            t = o + ((b[o] & 0x0F) << 2)
+            if t + 4 <= o + n:
+                if proto == c.IPPROTO_TCP or proto == c.IPPROTO_UDP or proto == c.IPPROTO_SCTP:
+                    sport = (b[t] << 8) | b[t + 1]
+                    dport = (b[t + 2] << 8) | b[t + 3]
+                elif proto == c.IPPROTO_ICMP:
+                    sport = dport = (b[t] << 8) | b[t + 1]
+        if inbound:
+            return (_covers(self._remote, b, o + 12, proto, sport)
+                    and _covers(self._local, b, o + 16, proto, dport))
+        return (_covers(self._local, b, o + 12, proto, sport)
+                and _covers(self._remote, b, o + 16, proto, dport))
+
+    def _rebase(self):
+        hot = self.c
+        for i in range(_TRAFFIC):
+            if hot[i] >= _REBASE:
+                self._base[i] += hot[i]
+                hot[i] = 0
+
+    def _set_limits(self):
+        lt = self.lifetime
+        for i in range(_TRAFFIC):
+            nxt = 0
+            if lt is not None and not self.dead:
+                nxt = lt.hard[i]
+                s = lt.soft[i]
+                if s and not self.dying and (not nxt or s < nxt):
+                    nxt = s
+            self.lim[i] = min(nxt - self._base[i], _REBASE) if nxt else _REBASE
+
+    def _reached(self, limits, secs):
+        if secs and self.age_s >= secs:
+            return True
+        for i in range(_TRAFFIC):
+            if limits[i] and self._base[i] + self.c[i] >= limits[i]:
+                return True
+        return False
+
+    def _due(self):
+        """The lifetime event due now ("hard" or "soft", each at most once), or None."""
+        lt = self.lifetime
+        if lt is None or self.dead:
+            return None
+        if self._reached(lt.hard, lt.hard_s):
+            self.dead = self.dying = True
+            self.sending = False
+            return "hard"
+        if not self.dying and self._reached(lt.soft, lt.soft_s):
+            self.dying = True
+            return "soft"
+        return None
+
+
+class Sad:
+    """on_event(sa, kind) is called for lifetime and sequence-number events; clock() gives ms ticks
+    (time.ticks_ms unless a test passes its own)."""
+
+    def __init__(self, on_event=None, clock=None):
+        self.on_event = on_event
+        self._clock = clock or time.ticks_ms
+        self._by_key = {}       # _key(spi_in) -> Sa
+        self._sas = []          # newest first
+
+    def new_spi(self):
+        """A random inbound SPI (bytes) that is not reserved and not in use."""
+        while True:
+            spi = os.urandom(4)
+            if (spi[0] | spi[1] | spi[2]) and _key(spi) not in self._by_key:
+                return spi
+
+    def install(self, spi_in, spi_out, encr_id, keylen_bits, enc_in, auth_in, enc_out, auth_out,
+                local_ts, remote_ts, peer, encap, lifetime=None):
+        """Add a CHILD SA: ENCR_AES_CBC with a 128 or 256-bit key and AUTH_HMAC_SHA2_256_128.
+        Raises ValueError for anything else or an inbound SPI whose low 30 bits are in use (take
+        SPIs from new_spi() to avoid that)."""
+        if encr_id != ike.ENCR_AES_CBC or keylen_bits not in (128, 256):
+            raise ValueError("ESP supports AES-CBC-128/256 only")
+        n = keylen_bits // 8
+        if len(enc_in) != n or len(enc_out) != n:
+            raise ValueError("encryption key length")
+        if len(auth_in) != _AUTH_KEY_LEN or len(auth_out) != _AUTH_KEY_LEN:
+            raise ValueError("integrity key length")
+        if len(spi_in) != 4 or len(spi_out) != 4:
+            raise ValueError("SPI length")
+        k = _key(spi_in)
+        if k in self._by_key:
+            raise ValueError("inbound SPI in use")
+        sa = Sa(spi_in, spi_out, enc_in, auth_in, enc_out, auth_out, local_ts, remote_ts, peer,
+                encap, lifetime, self._clock())
+        self._by_key[k] = sa
+        self._sas.insert(0, sa)
+        return sa
+
+    def get(self, spi_in):
+        sa = self._by_key.get(_key(spi_in))
+        if sa is not None and sa.spi_in == bytes(spi_in):
+            return sa
+        return None
+
+    def remove(self, spi_in):
+        """Delete the SA with this inbound SPI; returns it, or None if there was none."""
+        sa = self.get(spi_in)
+        if sa is not None:
+            del self._by_key[_key(spi_in)]
+            self._sas.remove(sa)
+        return sa
+
+    def all(self):
+        return list(self._sas)
+
+    # -- packet path (no allocation) --
+
+    def lookup_in(self, b):
+        """The SA for the SPI at b[0:4], or None."""
+        sa = self._by_key.get(_key(b))
+        if sa is not None and sa.spi_in[0] == b[0]:
+            return sa
+        return None
+
+    def lookup_out(self, b, n):
+        """The newest SA still sending whose selectors take the IPv4 packet b[0:n]; failing that
+        the newest matching one that cannot send (the engine counts the refusal); else None."""
+        found = None
+        for sa in self._sas:
+            if sa.match(b, 0, n, False):
+                if sa.sending:
+                    return sa
+                if found is None:
+                    found = sa
+        return found
+
+    # -- slow path --
+
+    def limit(self, sa):
+        """A traffic counter of sa reached sa.lim: keep the counters small, fire what is due."""
+        sa._rebase()
+        self._check(sa)
+
+    def seq_limit(self, sa):
+        if not sa.seq_limited:
+            sa.seq_limited = True
+            self._fire(sa, "seq_limit")
+
+    def tick(self):
+        """Advance the SAs' ages; call from the main loop at least every few seconds."""
+        now = self._clock()
+        for sa in list(self._sas):
+            dt = time.ticks_diff(now, sa._t)
+            if dt >= 1000:
+                s = dt // 1000
+                sa.age_s += s
+                sa._t = time.ticks_add(sa._t, s * 1000)
+                self._check(sa)
+
+    def _check(self, sa):
+        kind = sa._due()
+        sa._set_limits()
+        if kind is not None:
+            self._fire(sa, kind)
+
+    def _fire(self, sa, kind):
+        if self.on_event is not None:
+            self.on_event(sa, kind)

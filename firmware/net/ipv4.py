@@ -1,0 +1,336 @@
+"""The IPv4 gateway between the LAN port and the tunnel (RFC 1812 forwarding, reduced to one LAN and
+one tunnel).
+
+The ESP engine plugs in through two calls:
+  LAN -> tunnel: fw.tunnel_out(ip, n) -> bool   set by the engine; ip is a memoryview whose first n
+                 bytes are a validated, forwarded IPv4 packet (TTL decremented, MSS clamped), valid
+                 only during the call. False means no policy covers it (counted as drop_policy).
+  tunnel -> LAN: fw.deliver(ip, n)              the engine hands over a decrypted inner packet
+                 (ip a memoryview). Decrypting straight into fw.deliver_view (then
+                 deliver(fw.deliver_view, n)) saves the copy and its one small allocation. deliver
+                 may call tunnel_out before it returns (echo replies, ICMP errors go back).
+fw.tunnel_mtu is the largest inner packet the tunnel carries; the engine may lower it.
+
+Without a LAN port ("host mode") the tunnel ends at the device: echo requests to its own addresses
+arriving through the tunnel are answered back through it, everything else is dropped and counted.
+
+Choices: fragments are dropped and counted (no reassembly buffers; non-initial fragments carry no
+ports for the selectors, RFC 4301 7); too-big packets with DF get ICMP "fragmentation needed" with
+the tunnel MTU (RFC 1191), too-big packets without DF are dropped and counted (drop_too_big):
+fragmenting would need a second frame buffer and a loop per fragment for traffic that PMTUD and the
+MSS clamp make rare. ICMP errors are rate-limited (RFC 1812 4.3.2.8).
+
+The packet path allocates nothing: frames are received into one preallocated buffer, rewritten in
+place and sent from it; counters are small ints in one dict.
+"""
+import time
+
+from micropython import const
+
+from net import arp as arpmod
+from net import const as c
+from net import icmp
+from net import port as lanport
+
+TUNNEL_MTU = const(1400)        # default until the ESP engine sets its own figure
+ICMP_ERRORS_PER_S = const(10)
+
+_ETH = const(14)                    # c.ETH_HLEN, folded by the compiler
+_MSS_OVERHEAD = const(40)           # IPv4 + TCP headers without options: MSS = MTU - 40
+_ERR_BUF = const(20 + 8 + 60 + 8)   # our IP + ICMP headers + quoted header (max) + 8 bytes
+
+COUNTERS = ("rx_frames", "tx_frames", "to_tunnel", "from_tunnel", "to_lan", "echo_replies",
+            "icmp_errors", "icmp_ratelimited", "mss_clamped", "drop_short", "drop_not_ours",
+            "drop_ethertype", "drop_malformed", "drop_checksum", "drop_fragment", "drop_ttl",
+            "drop_too_big", "drop_policy", "drop_no_route", "drop_local", "drop_tx")
+
+
+def prefix_mask(bits):
+    m = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF if bits else 0
+    return bytes(((m >> 24) & 0xFF, (m >> 16) & 0xFF, (m >> 8) & 0xFF, m & 0xFF))
+
+
+def check(buf, o, avail, cnt):
+    """Validate the IPv4 header at buf[o] with `avail` bytes behind it (Ethernet padding may follow
+    the packet). Returns the packet's total length, or 0 after counting why it is dropped."""
+    if avail < 20:
+        cnt["drop_short"] += 1
+        return 0
+    v = buf[o]
+    hl = (v & 0x0F) << 2
+    total = (buf[o + 2] << 8) | buf[o + 3]
+    if v >> 4 != c.IPVERSION or hl < 20 or total < hl or total > avail:
+        cnt["drop_malformed"] += 1
+        return 0
+    if (icmp.csum20(buf, o) if hl == 20 else icmp.csum(buf, o, hl)) != 0xFFFF:
+        cnt["drop_checksum"] += 1
+        return 0
+    if (buf[o + 6] & ((c.IP_MF | c.IP_OFFMASK) >> 8)) or buf[o + 7]:
+        cnt["drop_fragment"] += 1
+        return 0
+    return total
+
+
+def decrement_ttl(buf, o):
+    """TTL - 1 with the header checksum updated incrementally (RFC 1624); the TTL shares its 16-bit
+    word with the protocol byte."""
+    ttl = buf[o + 8]
+    proto = buf[o + 9]
+    buf[o + 8] = ttl - 1
+    icmp.csum_update(buf, o + 10, (ttl << 8) | proto, ((ttl - 1) << 8) | proto)
+
+
+def clamp_mss(buf, o, hl, total, mss):
+    """Lower the MSS option of a TCP SYN at buf[o] (IPv4 header length hl) to `mss`, fixing the TCP
+    checksum incrementally. Returns True if it changed the packet."""
+    t = o + hl
+    if buf[o + 9] != c.IPPROTO_TCP or total - hl < 20 or not (buf[t + 13] & c.TH_SYN):
+        return False
+    end = t + ((buf[t + 12] >> 4) << 2)
+    if end > o + total:
+        return False
+    i = t + 20
+    while i < end:
+        kind = buf[i]
+        if kind == c.TCPOPT_EOL:
+            return False
+        if kind == c.TCPOPT_NOP:
+            i += 1
+            continue
+        if i + 1 >= end or buf[i + 1] < 2 or i + buf[i + 1] > end:
+            return False
+        if kind == c.TCPOPT_MAXSEG and buf[i + 1] == c.TCPOLEN_MAXSEG:
+            old = (buf[i + 2] << 8) | buf[i + 3]
+            if old <= mss:
+                return False
+            buf[i + 2] = mss >> 8
+            buf[i + 3] = mss & 0xFF
+            if (i + 2 - t) & 1:
+                # The field straddles two checksum words: feed the update byte-swapped.
+                old = ((old & 0xFF) << 8) | (old >> 8)
+                mss = ((mss & 0xFF) << 8) | (mss >> 8)
+            icmp.csum_update(buf, t + 16, old, mss)
+            return True
+        i += buf[i + 1]
+    return False
+
+
+def _unicast(buf, o):
+    """The address at buf[o] is not limited broadcast, multicast, class E or 0.0.0.0."""
+    return 0 < buf[o] < 224
+
+
+class Forwarder:
+    """The gateway. wan_ip / lan_ip: bytes(4) (lan_ip None in host mode), prefix: LAN prefix length,
+    port: a LAN port (net/port.py) or None for host mode."""
+
+    def __init__(self, wan_ip, lan_ip=None, prefix=24, port=None, tunnel_mtu=TUNNEL_MTU,
+                 arp_entries=8, clock=None):
+        self.tunnel_out = None
+        self.tunnel_mtu = tunnel_mtu
+        self.wan_ip = wan_ip
+        self.lan_ip = lan_ip
+        self.port = port
+        self.counters = cnt = {}
+        for name in COUNTERS:
+            cnt[name] = 0
+        self._clock = clock or time.ticks_ms
+        self._ident = 0
+        self._err_t = self._clock()
+        self._err_n = 0
+        self.rx = bytearray(lanport.BUF_SIZE)
+        self.rx_ip = memoryview(self.rx)[_ETH:]
+        self._rx_src = memoryview(self.rx)[6:12]     # the sender's MAC: where replies go
+        self.tx = bytearray(lanport.BUF_SIZE)
+        self._tx_mv = memoryview(self.tx)
+        self.deliver_view = self._tx_mv[_ETH:]
+        self.err = bytearray(_ETH + _ERR_BUF)
+        self.err_ip = memoryview(self.err)[_ETH:]
+        self.arp = None
+        if port is not None:
+            if lan_ip is None:
+                raise ValueError("a LAN port needs a LAN address")
+            self.mask = prefix_mask(prefix)
+            self.net = bytes(lan_ip[i] & self.mask[i] for i in range(4))
+            self.mac = port.mac
+            self.arp = arpmod.Arp(port.mac, lan_ip, self.mask, self._send, cnt, arp_entries, clock)
+
+    # -- LAN side --
+
+    def poll(self, budget=16):
+        """Handle up to `budget` frames waiting on the LAN port; returns how many were handled."""
+        port = self.port
+        k = 0
+        while k < budget:
+            n = port.recv_into(self.rx)
+            if not n:
+                break
+            self.input(n)
+            k += 1
+        return k
+
+    def input(self, n):
+        """Handle the frame in self.rx[0:n]."""
+        b = self.rx
+        cnt = self.counters
+        cnt["rx_frames"] += 1
+        if n < _ETH:
+            cnt["drop_short"] += 1
+            return
+        mac = self.mac
+        if b[0] & 1:
+            # Group address: only broadcast (ARP requests) is for us.
+            if not (b[0] == 0xFF and b[1] == 0xFF and b[2] == 0xFF and b[3] == 0xFF and b[4] == 0xFF
+                    and b[5] == 0xFF):
+                cnt["drop_not_ours"] += 1
+                return
+        elif not (b[0] == mac[0] and b[1] == mac[1] and b[2] == mac[2] and b[3] == mac[3]
+                  and b[4] == mac[4] and b[5] == mac[5]):
+            cnt["drop_not_ours"] += 1
+            return
+        t = (b[12] << 8) | b[13]
+        if t == c.ETH_P_IP:
+            self._from_lan(n)
+        elif t == c.ETH_P_ARP:
+            self.arp.input(b, n)
+        else:
+            cnt["drop_ethertype"] += 1
+
+    def _from_lan(self, n):
+        b = self.rx
+        cnt = self.counters
+        total = check(b, _ETH, n - _ETH, cnt)
+        if not total:
+            return
+        hl = (b[_ETH] & 0x0F) << 2
+        if self._is_own(b, _ETH + 16):
+            if icmp.is_echo_request(b, _ETH, hl, total):
+                icmp.echo_reply(b, _ETH, hl)
+                b[0:6] = self._rx_src
+                b[6:12] = self.mac
+                cnt["echo_replies"] += 1
+                self._send(b, _ETH + total)
+            else:
+                cnt["drop_local"] += 1
+            return
+        if not _unicast(b, _ETH + 16) or arpmod.in_net(b, _ETH + 16, self.net, self.mask):
+            # Broadcast/multicast, or a LAN destination: nothing for the tunnel.
+            cnt["drop_no_route"] += 1
+            return
+        if b[_ETH + 8] <= 1:
+            cnt["drop_ttl"] += 1
+            self._error_to_lan(b, c.ICMP_TIME_EXCEEDED, c.ICMP_EXC_TTL, 0)
+            return
+        if total > self.tunnel_mtu:
+            cnt["drop_too_big"] += 1
+            if b[_ETH + 6] & (c.IP_DF >> 8):
+                self._error_to_lan(b, c.ICMP_DEST_UNREACH, c.ICMP_FRAG_NEEDED, self.tunnel_mtu)
+            return
+        decrement_ttl(b, _ETH)
+        if clamp_mss(b, _ETH, hl, total, self.tunnel_mtu - _MSS_OVERHEAD):
+            cnt["mss_clamped"] += 1
+        out = self.tunnel_out
+        if out is not None and out(self.rx_ip, total):
+            cnt["to_tunnel"] += 1
+        else:
+            cnt["drop_policy"] += 1
+
+    def _error_to_lan(self, b, icmp_type, code, mtu):
+        if not self._may_error(b, _ETH):
+            return
+        e = self.err
+        n = icmp.error(e, _ETH, b, _ETH, self.lan_ip, self._next_ident(), icmp_type, code, mtu)
+        e[0:6] = self._rx_src
+        e[6:12] = self.mac
+        e[12] = c.ETH_P_IP >> 8
+        e[13] = c.ETH_P_IP & 0xFF
+        self._send(e, _ETH + n)
+
+    # -- tunnel side --
+
+    def deliver(self, ip, n):
+        """Take the inner IPv4 packet ip[0:n] from the tunnel: answer it if it is for the device,
+        else forward it to its LAN host."""
+        cnt = self.counters
+        cnt["from_tunnel"] += 1
+        if n > c.ETH_DATA_LEN:
+            cnt["drop_too_big"] += 1
+            return
+        if n < 20:
+            cnt["drop_short"] += 1
+            return
+        if ip is not self.deliver_view:
+            # ip must be a memoryview: its slice costs one small object, a bytes slice a copy.
+            self._tx_mv[_ETH:_ETH + n] = ip[:n]
+        b = self.tx
+        total = check(b, _ETH, n, cnt)
+        if not total:
+            return
+        hl = (b[_ETH] & 0x0F) << 2
+        if self._is_own(b, _ETH + 16):
+            if icmp.is_echo_request(b, _ETH, hl, total):
+                icmp.echo_reply(b, _ETH, hl)
+                cnt["echo_replies"] += 1
+                self._to_tunnel(self.deliver_view, total)
+            else:
+                cnt["drop_local"] += 1
+            return
+        dst = _ETH + 16
+        if self.arp is None or not _unicast(b, dst) or not arpmod.in_net(b, dst, self.net, self.mask):
+            cnt["drop_no_route"] += 1
+            return
+        if b[_ETH + 8] <= 1:
+            cnt["drop_ttl"] += 1
+            self._error_to_tunnel(b, c.ICMP_TIME_EXCEEDED, c.ICMP_EXC_TTL)
+            return
+        decrement_ttl(b, _ETH)
+        if clamp_mss(b, _ETH, hl, total, self.tunnel_mtu - _MSS_OVERHEAD):
+            cnt["mss_clamped"] += 1
+        if self.arp.send_ip(b, _ETH + total):
+            cnt["to_lan"] += 1
+
+    def _error_to_tunnel(self, b, icmp_type, code):
+        if self._may_error(b, _ETH):
+            n = icmp.error(self.err, _ETH, b, _ETH, self.lan_ip, self._next_ident(), icmp_type, code)
+            self._to_tunnel(self.err_ip, n)
+
+    def _to_tunnel(self, view, n):
+        out = self.tunnel_out
+        if out is not None and out(view, n):
+            self.counters["to_tunnel"] += 1
+        else:
+            self.counters["drop_policy"] += 1
+
+    # -- helpers --
+
+    def _is_own(self, b, o):
+        lan = self.lan_ip
+        return arpmod.ip_eq(b, o, self.wan_ip) or (lan is not None and arpmod.ip_eq(b, o, lan))
+
+    def _may_error(self, b, o):
+        """RFC 1122 3.2.2 / RFC 1812 4.3.2.7: no error about an ICMP error or to a source that is not
+        a unicast host; and at most ICMP_ERRORS_PER_S per second."""
+        hl = (b[o] & 0x0F) << 2
+        if icmp.is_error(b, o, hl) or not _unicast(b, o + 12) or self.lan_ip is None:
+            return False
+        now = self._clock()
+        if time.ticks_diff(now, self._err_t) >= 1000:
+            self._err_t = now
+            self._err_n = 0
+        if self._err_n >= ICMP_ERRORS_PER_S:
+            self.counters["icmp_ratelimited"] += 1
+            return False
+        self._err_n += 1
+        self.counters["icmp_errors"] += 1
+        return True
+
+    def _next_ident(self):
+        self._ident = (self._ident + 1) & 0xFFFF
+        return self._ident
+
+    def _send(self, frame, n):
+        if self.port.send(frame, n):
+            self.counters["tx_frames"] += 1
+            return True
+        self.counters["drop_tx"] += 1
+        return False

@@ -1,0 +1,60 @@
+"""LAN port on Linux (the sim board): an AF_PACKET raw socket bound to one interface, normally a veth.
+Needs root (CAP_NET_RAW). The interface should carry no IPv4 address of its own, so the kernel stays
+out of the gateway's way; frames the kernel itself sends there (IPv6 router solicitations...) come
+back in as PACKET_OUTGOING and fail the gateway's destination-MAC filter."""
+import socket
+import struct
+import sys
+
+from micropython import const
+
+from net import const as c
+
+AF_PACKET = const(17)
+SOCK_RAW = const(3)
+
+
+def _sysfs(ifname, leaf):
+    with open("/sys/class/net/" + ifname + "/" + leaf) as f:
+        return f.read().strip()
+
+
+def _htons(v):
+    return v if sys.byteorder == "big" else ((v & 0xFF) << 8) | (v >> 8)
+
+
+class AfPacketPort:
+    """The port on interface `ifname`; `mac` defaults to the interface's own address (a veth filters
+    nothing, so another address works there too)."""
+
+    def __init__(self, ifname, mac=None):
+        ifindex = int(_sysfs(ifname, "ifindex"))
+        if mac is None:
+            mac = bytes(int(x, 16) for x in _sysfs(ifname, "address").split(":"))
+        self.mac = mac
+        proto = _htons(c.ETH_P_ALL)
+        s = socket.socket(AF_PACKET, SOCK_RAW, proto)
+        # struct sockaddr_ll in native layout: family, protocol (network order), ifindex, hatype,
+        # pkttype, halen, addr[8]
+        s.bind(struct.pack("HHiHBB8s", AF_PACKET, proto, ifindex, 0, 0, 0, b""))
+        s.setblocking(False)
+        self._sock = s
+        self.pollable = s
+
+    def recv_into(self, buf):
+        # readinto on a non-blocking socket returns None when no frame waits; allocation-free. A
+        # pending socket error (ENETDOWN when the link drops) is reported once: no frame then.
+        try:
+            return self._sock.readinto(buf) or 0
+        except OSError:
+            return 0
+
+    def send(self, buf, n):
+        # write(buf, n) is the stream write with a length: no slice, no allocation.
+        try:
+            return self._sock.write(buf, n) == n
+        except OSError:
+            return False
+
+    def close(self):
+        self._sock.close()

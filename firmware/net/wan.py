@@ -1,0 +1,80 @@
+# The WAN side: UDP sockets on 500 (IKE) and 4500 (NAT-T) bound to the configured WAN address.
+# UDP 4500 carries three things (RFC 3948): IKE behind the 4-byte non-ESP marker, single-byte 0xFF
+# NAT keepalives, and ESP, which goes to the ESP engine (counted and dropped while there is none).
+import socket
+
+from micropython import const
+
+from net import addr
+from net import const as nc
+
+RX_MAX = const(2048)  # > Ethernet MTU; lwIP does no IP reassembly anyway (IKE fragments, RFC 7383)
+
+
+def _udp(sa):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(sa)
+    return s
+
+
+class Wan:
+    def __init__(self, ip):
+        """ip: the WAN address (4 bytes) to bind; it must already be on an interface."""
+        self.local500 = addr.make(ip, nc.IKE_PORT)
+        self.local4500 = addr.make(ip, nc.NATT_PORT)
+        self.s500 = _udp(self.local500)
+        self.s4500 = _udp(self.local4500)
+        self.on_ike = None  # fn(datagram, remote, natt) for IKE (marker stripped)
+        self.on_esp = None  # fn(datagram, remote) for ESP-in-UDP
+        self.counters = {"ike_rx": 0, "esp_rx": 0, "esp_no_engine": 0, "keepalive_rx": 0, "runt": 0,
+                         "tx_errors": 0}
+
+    def sockets(self):
+        return (self.s500, self.s4500)
+
+    def local(self, natt):
+        return self.local4500 if natt else self.local500
+
+    def handle(self, sock):
+        """Read one datagram from a readable socket of ours and pass it on."""
+        data, remote = sock.recvfrom(RX_MAX)
+        if sock is self.s500:
+            self.counters["ike_rx"] += 1
+            self.on_ike(data, remote, False)
+            return
+        n = len(data)
+        if n == 1 and data[0] == 0xFF:
+            self.counters["keepalive_rx"] += 1
+        elif n >= nc.NON_ESP_MARKER_LEN and data[0] == 0 and data[1] == 0 and data[2] == 0 and data[3] == 0:
+            self.counters["ike_rx"] += 1
+            self.on_ike(data[nc.NON_ESP_MARKER_LEN:], remote, True)
+        elif n < 8:
+            self.counters["runt"] += 1  # shorter than an ESP header (SPI + sequence number)
+        elif self.on_esp is None:
+            self.counters["esp_no_engine"] += 1
+        else:
+            self.counters["esp_rx"] += 1
+            self.on_esp(data, remote)
+
+    def _send(self, sock, data, remote):
+        try:
+            sock.sendto(data, remote)
+        except OSError:
+            self.counters["tx_errors"] += 1  # no route / buffer full: IKE retransmits, ESP is lossy
+
+    def send_ike(self, data, remote, natt):
+        if natt:
+            self._send(self.s4500, nc.NON_ESP_MARKER + data, remote)
+        else:
+            self._send(self.s500, data, remote)
+
+    def send_esp(self, data, remote):
+        self._send(self.s4500, data, remote)
+
+    def send_keepalive(self, remote):
+        self._send(self.s4500, nc.NATT_KEEPALIVE, remote)
+
+    def close(self):
+        self.s500.close()
+        self.s4500.close()

@@ -1,0 +1,193 @@
+"""`branchgate provision --root DIR`: give a sim board (its filesystem at DIR) its identity, head-office
+peer, pre-shared key, selectors, proposals and addressing. The settings are validated and committed by
+the firmware's own config store (firmware/config.py, imported under CPython), so the host accepts
+exactly what the device accepts. The PSK is read from a file or stdin, never from the command line,
+and is never printed; only its fingerprint (an HMAC under the PSK) is."""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .cli import CliError
+from .fwimport import firmware_module
+
+# Settings fields -> the option a user typed, to name it in errors.
+_OPTION_FOR = (
+    ("peers[0].remote_ts", "--remote-ts"),
+    ("peers[0].local_ts", "--local-ts"),
+    ("peers[0].ike_proposals", "--ike-proposals"),
+    ("peers[0].esp_proposals", "--esp-proposals"),
+    ("peers[0].ike_lifetime", "--ike-lifetime"),
+    ("peers[0].child_lifetime", "--child-lifetime"),
+    ("peers[0].dpd_delay", "--dpd-delay"),
+    ("peers[0].name", "--peer-name"),
+    ("peers[0].id", "--peer-id"),
+    ("secrets.psk", "--psk-file"),
+    ("wan.gateway", "--gateway"),
+    ("wan.addr", "--wan"),
+    ("lan.addr", "--lan"),
+    ("lan.port", "--lan-port"),
+    ("log_level", "--log-level"),
+    ("id", "--id"),
+)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(text):
+    """'3600', '90s', '45m', '4h', '1d' -> seconds (strongSwan's notation)."""
+    t = text.strip().lower()
+    scale = _UNITS.get(t[-1:], None)
+    if scale is not None:
+        t = t[:-1]
+    if not t.isdigit():
+        raise ValueError("not a duration: %r (use e.g. 3600, 45m, 4h, 1d)" % text)
+    return int(t) * (scale or 1)
+
+
+def _duration_arg(text):
+    try:
+        return duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
+def read_psk(source, stdin=None):
+    """The PSK from a file name or '-' (stdin), as bytes. A text file's trailing newline is not part
+    of the key; '0x<hex>' (strongSwan's secrets notation) is a binary key; other binary content (e.g.
+    32 random bytes) is used as is."""
+    try:
+        data = (stdin or sys.stdin.buffer).read() if source == "-" else Path(source).read_bytes()
+    except OSError as e:
+        raise CliError("--psk-file %s: %s" % (source, e.strerror or e))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        stripped = text.rstrip("\r\n")
+        if stripped.isprintable():
+            data = stripped.encode("utf-8")
+            if stripped[:2].lower() == "0x":
+                try:
+                    data = bytes.fromhex(stripped[2:])
+                except ValueError:
+                    raise CliError("--psk-file: starts with 0x but is not hex") from None
+    if not data:
+        raise CliError("--psk-file: the PSK is empty")
+    return data
+
+
+def _split(values):
+    out = []
+    for v in values or ():
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+def build(args):
+    """(settings dict, PSK bytes) from the parsed options; ConfigError-free, validation comes after."""
+    peer = {"name": args.peer_name, "id": args.peer_id, "remote_ts": _split(args.remote_ts)}
+    if args.local_ts:
+        peer["local_ts"] = _split(args.local_ts)
+    for opt in ("ike_proposals", "esp_proposals", "ike_lifetime", "child_lifetime", "dpd_delay"):
+        v = getattr(args, opt)
+        if v is not None:
+            peer[opt] = v
+    settings = {"id": args.id, "log_level": args.log_level, "peers": [peer],
+                "wan": {"addr": args.wan, "gateway": args.gateway}}
+    if args.lan is not None:
+        settings["lan"] = {"addr": args.lan, "port": args.lan_port}
+    elif args.lan_port is not None:
+        raise CliError("--lan-port needs --lan ADDR/PREFIX")
+    return settings
+
+
+def _user_message(msg):
+    for field, option in _OPTION_FOR:
+        if msg.startswith(field):
+            return "%s (%s" % (option, msg[:msg.index(":")]) + ")" + msg[msg.index(":"):]
+    return msg
+
+
+def provision_root(root, settings, psk, force=False):
+    """Validate and commit settings + PSK into the sim board filesystem at root -> config.Config."""
+    config = firmware_module("config")
+    if not force:
+        weak = config.psk_weakness(psk)
+        if weak:
+            raise CliError("weak PSK: %s (use a longer random one, e.g. 32 bytes from /dev/urandom, "
+                           "or --force)" % weak)
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise CliError("--root %s: not a directory" % root)
+    secrets = config.secrets_for({settings["peers"][0]["name"]: psk})
+    try:
+        config.validate(settings, secrets)  # before touching the filesystem
+        root.mkdir(parents=True, exist_ok=True)
+        return config.save(str(root), settings, secrets)
+    except config.ConfigError as e:
+        raise CliError(_user_message(str(e))) from None
+    except OSError as e:
+        raise CliError("--root %s: %s" % (root, e.strerror or e)) from None
+
+
+def run(args):
+    settings = build(args)
+    psk = read_psk(args.psk_file)
+    cfg = provision_root(args.root, settings, psk, force=args.force)
+    config = firmware_module("config")
+    peer = cfg.peers[0]
+    print("provisioned %s: generation %d, config fingerprint %s" % (
+        os.path.join(args.root, config.config_dir()), cfg.generation, cfg.fingerprint))
+    print("  id %s, WAN %s, LAN %s" % (cfg.id, cfg.wan.cidr, cfg.lan.cidr if cfg.lan else "none (host mode)"))
+    print("  peer %s (%s): %s <-> %s, PSK fingerprint %s" % (
+        peer.name, peer.id, ",".join(peer.local_ts), ",".join(peer.remote_ts),
+        config.psk_fingerprint(peer.psk)))
+    return 0
+
+
+class _RefusePsk(argparse.Action):
+    """`--psk VALUE` would put the key in shell history and `ps`: refuse without echoing VALUE (argparse
+    would otherwise print it, or take --psk as an abbreviation of --psk-file)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.exit(2, "%s: error: the PSK never goes on the command line: use --psk-file FILE, or "
+                       "--psk-file - to read it from stdin\n" % parser.prog)
+
+
+def add_options(p):
+    """The provisioning options shared by every target (--root now; the serial --port later)."""
+    p.add_argument("--id", required=True, help="our IKE identity: FQDN, user@domain, IPv4 or keyid:...")
+    p.add_argument("--peer-id", required=True, help="the head office's IKE identity")
+    p.add_argument("--peer-name", default="hq", help="name of the head-office peer (default: hq)")
+    p.add_argument("--psk-file", required=True, metavar="FILE",
+                   help="file holding the pre-shared key, or - for stdin (never on the command line)")
+    p.add_argument("--psk", "--secret", nargs="?", action=_RefusePsk, help=argparse.SUPPRESS)
+    p.add_argument("--force", action="store_true", help="accept a weak PSK")
+    p.add_argument("--wan", required=True, metavar="ADDR/PREFIX", help="our WAN address, e.g. 192.0.2.2/24")
+    p.add_argument("--gateway", metavar="ADDR", help="WAN default gateway")
+    p.add_argument("--lan", metavar="ADDR/PREFIX", help="our LAN address; without it: host mode")
+    p.add_argument("--lan-port", metavar="IFNAME", help="LAN interface of the sim board")
+    p.add_argument("--local-ts", action="append", metavar="CIDR",
+                   help="local traffic selector (repeatable or comma list; default: the LAN subnet, "
+                        "or the WAN address /32 in host mode)")
+    p.add_argument("--remote-ts", action="append", required=True, metavar="CIDR",
+                   help="remote (head office) traffic selector (repeatable or comma list)")
+    p.add_argument("--ike-proposals", metavar="LIST",
+                   help="IKE proposals in strongSwan syntax, e.g. aes256-sha256-modp2048,aes128-sha256-x25519")
+    p.add_argument("--esp-proposals", metavar="LIST",
+                   help="ESP proposals in strongSwan syntax, e.g. aes256-sha256 (add a DH group for PFS)")
+    p.add_argument("--ike-lifetime", type=_duration_arg, metavar="TIME", help="IKE SA lifetime (default 4h)")
+    p.add_argument("--child-lifetime", type=_duration_arg, metavar="TIME", help="CHILD SA lifetime (default 1h)")
+    p.add_argument("--dpd-delay", type=_duration_arg, metavar="TIME",
+                   help="liveness check interval (default 30s; 0 = off)")
+    p.add_argument("--log-level", default="info", choices=("error", "warn", "info", "debug"))
+
+
+def register(subparsers):
+    p = subparsers.add_parser("provision", help="give a board its identity, peer, PSK and addressing",
+                              description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--root", metavar="DIR", help="the sim board's filesystem (created if missing)")
+    add_options(p)
+    p.set_defaults(func=run)

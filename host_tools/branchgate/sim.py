@@ -1,0 +1,96 @@
+"""`branchgate sim run`: the sim board. Compiles firmware/ to .mpy (as a board loads it from flash) and
+runs it on the MicroPython unix port with the ESP32's heap budget, in the current network namespace,
+with DIR as the board's filesystem root. Host interfaces are never touched: the firmware binds the WAN
+address its config names, which the namespace's owner has put on an interface."""
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import mpy, paths
+from .cli import CliError
+
+DEFAULT_HEAP = "112k"  # Python heap of an ESP32 without PSRAM after boot
+HEAP_ENV = "BRANCHGATE_SIM_HEAP"  # overrides the default (experiments, e.g. while over budget)
+
+
+def micropython_exe():
+    return str(Path(sys.executable).parent / "micropython")
+
+
+def _sources_digest(src):
+    h = hashlib.sha256()
+    for f in sorted(src.rglob("*.py")):
+        h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def build_firmware(src=None, build_root=None):
+    """Compile src (default firmware/) to .mpy under build_root, once per distinct source tree; several
+    sim boards may start at the same time, so a tree is built aside and renamed into place."""
+    src = Path(src or paths.FIRMWARE)
+    build_root = Path(build_root or paths.BUILD / "sim")
+    out = build_root / _sources_digest(src)
+    if out.is_dir():
+        return out
+    build_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=build_root))
+    try:
+        mpy.compile_tree(src, tmp, keep_py=())
+        os.rename(tmp, out)
+    except OSError:
+        if not out.is_dir():
+            raise
+    except RuntimeError as e:
+        raise CliError(str(e)) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def command(heap=DEFAULT_HEAP):
+    # `-m main` imports main.mpy with __name__ == "__main__", as the board runs main.py at boot.
+    return [micropython_exe(), "-X", "heapsize=" + heap, "-m", "main"]
+
+
+def run(args):
+    root = Path(args.root)
+    if not root.is_dir():
+        raise CliError("--root %s: not a directory (run `branchgate provision --root %s ...` first)"
+                       % (root, root))
+    build_dir = build_firmware()
+    env = dict(os.environ, MICROPYPATH=str(build_dir))
+    # Own process group: a terminal's Ctrl-C reaches the board once, through the forwarding below.
+    child = subprocess.Popen(command(args.heap), cwd=str(root), env=env, start_new_session=True)
+
+    def forward(signum, frame):
+        # MicroPython's unix port turns SIGINT into KeyboardInterrupt, its graceful-shutdown path.
+        child.send_signal(signal.SIGINT)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _heap_size(text):
+    if not text or not (text[:-1].isdigit() if text[-1] in "kKmM" else text.isdigit()):
+        raise ValueError(text)
+    return text
+
+
+def register(subparsers):
+    p = subparsers.add_parser("sim", help="run the firmware on the sim board (MicroPython unix port)")
+    sub = p.add_subparsers(dest="sim_command", required=True, metavar="SUBCOMMAND")
+    r = sub.add_parser("run", help="run the sim board until SIGINT/SIGTERM")
+    r.add_argument("--root", required=True, help="the board's filesystem (written by `branchgate provision`)")
+    r.add_argument("--heap", default=os.environ.get(HEAP_ENV) or DEFAULT_HEAP, type=_heap_size,
+                   help="MicroPython heap size, e.g. 112k (default: $%s or %s, the ESP32 budget)"
+                   % (HEAP_ENV, DEFAULT_HEAP))
+    r.set_defaults(func=run)

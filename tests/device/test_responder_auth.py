@@ -1,0 +1,171 @@
+# IKE_AUTH with PSK on the responder (firmware/ike/auth.py, child.py): AUTH both ways (checked with
+# the initiator's own RFC 7296 2.15 computation), peer lookup by ID type, the first CHILD SA with
+# narrowing, and every rejection.
+import ike_peer as P
+import log
+from ike import const
+from ike import message
+from ike import sa as sa_mod
+from ike import ts
+
+
+def capture():
+    lines = []
+    log.set_output(lines.append)
+    return lines
+
+
+def test_established_with_child_in_sad():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    idr = i.check_auth(p)
+    assert (idr.id_type, bytes(idr.data)) == (const.ID_FQDN, b"branch.example.net")
+    s = r.sas[i.spi_r]
+    assert s.state == sa_mod.ESTABLISHED and s.peer.name == "hq" and s.natt
+    assert s.init_req is None and s.init_resp is None  # no longer needed once authenticated
+    prop = P.first(p, message.Sa).proposals[0]
+    assert len(sad.sas) == 1
+    e = sad.sas[bytes(prop.spi)]
+    a = e.args
+    assert a["spi_out"] == i.child_spi and a["encap"] and a["peer"] == P.HQ_NATT
+    assert a["encr"] == const.ENCR_AES_CBC and a["keylen"] == 256
+    # Keys per RFC 7296 2.17 from the initiator's side: the i->r keys protect what the device receives.
+    from ike import keys
+    ei, ai, er, ar = keys.child_keymat(i.keys.sk_d, i.ni, i.nr, 32)
+    assert (a["enc_in"], a["auth_in"], a["enc_out"], a["auth_out"]) == (ei, ai, er, ar)
+    assert [ts.describe_one(x) for x in a["local_ts"]] == ["10.20.1.0/24"]
+    assert [ts.describe_one(x) for x in a["remote_ts"]] == ["10.10.1.0/24"]
+
+
+def test_retransmitted_auth_gets_cached_response():
+    r, wan, sad = P.rig()
+    i = P.Initiator()
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    req = i.auth()
+    r.input(req, P.HQ_NATT, True)
+    first = wan.pop()[0]
+    r.input(req, P.HQ_NATT, True)
+    assert wan.pop()[0] == first
+    assert len(sad.sas) == 1
+
+
+def test_wrong_psk_authentication_failed():
+    r, wan, sad = P.rig()
+    lines = capture()
+    i = P.Initiator(psk=b"not the right key at all 123")
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    r.input(i.auth(), P.HQ_NATT, True)
+    m, p = i.open(wan.pop()[0])
+    log.set_output(None)
+    assert P.notify_types(p) == [const.AUTHENTICATION_FAILED]
+    assert not r.sas and not sad.sas
+    assert [l for l in lines if "AUTH failed for peer hq (wrong PSK?)" in l], lines
+    text = "\n".join(lines)
+    assert P.PSK.decode() not in text and "".join(["%02x" % b for b in P.PSK]) not in text
+
+
+def test_unknown_identity_authentication_failed():
+    r, wan, sad = P.rig()
+    lines = capture()
+    i = P.Initiator(ident=b"stranger.example.org")
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    r.input(i.auth(), P.HQ_NATT, True)
+    m, p = i.open(wan.pop()[0])
+    log.set_output(None)
+    assert P.notify_types(p) == [const.AUTHENTICATION_FAILED]
+    assert [l for l in lines if "stranger.example.org" in l], lines
+
+
+def _auth_with_id(peer_id, id_type, data):
+    r, wan, sad = P.rig(id=peer_id)
+    i, p = P.establish(r, wan, P.Initiator(id_type=id_type, ident=data))
+    i.check_auth(p)
+    return r
+
+
+def test_id_types():
+    _auth_with_id("10.99.0.1", const.ID_IPV4_ADDR, bytes((10, 99, 0, 1)))
+    _auth_with_id("hq@example.net", const.ID_RFC822_ADDR, b"hq@example.net")
+    _auth_with_id("keyid:hq-key", const.ID_KEY_ID, b"hq-key")
+    _auth_with_id("hq.example.net", const.ID_FQDN, b"HQ.Example.NET")  # FQDNs compare without case
+
+
+def test_traffic_selectors_narrowed():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan, tsi=("10.10.0.0/16",), tsr=("0.0.0.0/0",))
+    assert [ts.describe_one(x) for x in P.first(p, message.TsI).selectors] == ["10.10.1.0/24"]
+    assert [ts.describe_one(x) for x in P.first(p, message.TsR).selectors] == ["10.20.1.0/24"]
+
+
+def test_ts_unacceptable_keeps_ike_sa():
+    r, wan, sad = P.rig()
+    lines = capture()
+    i, p = P.establish(r, wan, tsi=("10.30.0.0/16",))
+    log.set_output(None)
+    i.check_auth(p)
+    assert const.TS_UNACCEPTABLE in P.notify_types(p) and P.first(p, message.Sa) is None
+    assert r.sas[i.spi_r].state == sa_mod.ESTABLISHED and not sad.sas
+    assert [l for l in lines if "TS_UNACCEPTABLE" in l and "10.30.0.0/16" in l and "10.10.1.0/24" in l], lines
+
+
+def test_esp_proposal_mismatch_keeps_ike_sa():
+    r, wan, sad = P.rig()
+    i = P.Initiator()
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    gcm = message.Proposal(1, const.PROTO_ESP, b"\x01\x02\x03\x04", [
+        message.Transform(const.TRANS_ENCR, const.ENCR_AES_GCM_16, 128),
+        message.Transform(const.TRANS_ESN, const.NO_ESN)])
+    a = i.psk_auth(i.init_req, i.nr, i.keys.sk_pi, i.id_type, i.ident)
+    req = i.request(const.IKE_AUTH, [message.IdI(i.id_type, i.ident),
+                                     message.Auth(const.SHARED_KEY_MESSAGE_INTEGRITY_CODE, a),
+                                     message.Sa([gcm]), message.TsI(P.selectors("10.10.1.0/24")),
+                                     message.TsR(P.selectors("10.20.1.0/24"))])
+    r.input(req, P.HQ_NATT, True)
+    m, p = i.open(wan.pop()[0])
+    assert const.NO_PROPOSAL_CHOSEN in P.notify_types(p) and not sad.sas
+    i.check_auth(p)
+
+
+def test_pfs_group_ignored_in_ike_auth():
+    # ESP configured with PFS: the first CHILD SA still comes up (no KE in IKE_AUTH, RFC 7296 1.2).
+    r, wan, sad = P.rig(esp_proposals=["aes128-sha256-modp2048"])
+    i, p = P.establish(r, wan, esp="aes128-sha256")
+    assert len(sad.sas) == 1
+
+
+def test_transport_mode_not_echoed_tfc_honoured():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan, extra=[message.Notify(0, b"", const.USE_TRANSPORT_MODE),
+                                      message.Notify(0, b"", const.ESP_TFC_PADDING_NOT_SUPPORTED)])
+    assert P.notify_types(p) == [] and len(sad.sas) == 1
+
+
+def test_initial_contact_clears_old_sas():
+    r, wan, sad = P.rig()
+    old, p = P.establish(r, wan)
+    assert len(sad.sas) == 1
+    new, p = P.establish(r, wan, extra=[message.Notify(0, b"", const.INITIAL_CONTACT)])
+    assert list(r.sas) == [new.spi_r] and len(sad.sas) == 1
+
+
+def test_child_limit_no_additional_sas():
+    r, wan, sad = P.rig(limits={"max_child_sas": 1})
+    P.establish(r, wan)
+    i, p = P.establish(r, wan)
+    assert const.NO_ADDITIONAL_SAS in P.notify_types(p) and len(sad.sas) == 1
+    i.check_auth(p)
+
+
+def test_tampered_auth_request_dropped():
+    r, wan, sad = P.rig()
+    i = P.Initiator()
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    req = bytearray(i.auth())
+    req[-1] ^= 1
+    r.input(bytes(req), P.HQ_NATT, True)
+    assert wan.sent == [] and r.sas[i.spi_r].state == sa_mod.HALF_OPEN

@@ -1,0 +1,177 @@
+# INFORMATIONAL on the responder (firmware/ike/info.py, responder.py): the peer's DELETEs and
+# liveness checks, the message-ID window, and our own requests: DPD with retransmission and giving
+# up, DELETE on lifetime expiry and on shutdown.
+import time
+
+import ike_peer as P
+from ike import const
+from ike import message
+from ike import sa as sa_mod
+
+
+def ago(ms):
+    return time.ticks_add(time.ticks_ms(), -ms)
+
+
+def test_liveness_check_answered_and_cached():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    req = i.request(const.INFORMATIONAL, [])
+    r.input(req, P.HQ_NATT, True)
+    data = wan.pop()[0]
+    m, p = i.open(data)
+    assert m.is_response and m.msg_id == 2 and p == []
+    r.input(req, P.HQ_NATT, True)
+    assert wan.pop()[0] == data
+
+
+def test_stale_and_future_message_ids_dropped():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    r.input(i.request(const.INFORMATIONAL, [], msg_id=0), P.HQ_NATT, True)
+    r.input(i.request(const.INFORMATIONAL, [], msg_id=5), P.HQ_NATT, True)
+    assert wan.sent == []
+    assert r.counters["dropped"] == 2
+
+
+def test_delete_child_from_peer():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    ours = bytes(P.first(p, message.Sa).proposals[0].spi)
+    r.input(i.request(const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [i.child_spi])]), P.HQ_NATT, True)
+    m, p = i.open(wan.pop()[0])
+    assert [bytes(x) for x in P.first(p, message.Delete).spis] == [ours]
+    assert not sad.sas and r.sas[i.spi_r].state == sa_mod.ESTABLISHED
+
+
+def test_delete_ike_from_peer():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    r.input(i.request(const.INFORMATIONAL, [message.Delete(const.PROTO_IKE, [])]), P.HQ_NATT, True)
+    m, p = i.open(wan.pop()[0])
+    assert p == [] and not r.sas and not sad.sas
+
+
+def test_dpd_when_silent_answered():
+    r, wan, sad = P.rig(dpd_delay=5)
+    i, p = P.establish(r, wan)
+    s = r.sas[i.spi_r]
+    r.tick()
+    assert wan.sent == []
+    s.last_rx = ago(6000)
+    r.tick()
+    data, remote, natt = wan.pop()
+    assert remote == P.HQ_NATT and natt
+    m, p = i.open(data)
+    assert not m.is_response and m.exchange == const.INFORMATIONAL and m.msg_id == 0 and p == []
+    r.input(i.answer(m, []), P.HQ_NATT, True)
+    assert s.out is None and s.state == sa_mod.ESTABLISHED
+
+
+def test_esp_traffic_counts_as_life():
+    r, wan, sad = P.rig(dpd_delay=5)
+    i, p = P.establish(r, wan)
+    s = r.sas[i.spi_r]
+    s.last_rx = ago(6000)
+    list(sad.sas.values())[0].counters["packets_in"] = 3
+    r.tick()
+    assert wan.sent == []
+
+
+def test_dpd_retransmits_then_gives_up():
+    r, wan, sad = P.rig(dpd_delay=5, timers={"retransmit_timeout_ms": 100, "retransmit_base_pct": 200,
+                                             "retransmit_tries": 2})
+    i, p = P.establish(r, wan)
+    s = r.sas[i.spi_r]
+    s.last_rx = ago(6000)
+    r.tick()
+    first = wan.pop()[0]
+    s.out.sent = ago(100)
+    r.tick()
+    assert wan.pop()[0] == first  # the same request, byte for byte
+    r.tick()
+    assert wan.sent == []  # backoff: 200 ms this time
+    s.out.sent = ago(200)
+    r.tick()
+    assert wan.pop()[0] == first
+    s.out.sent = ago(400)
+    r.tick()
+    assert not r.sas and not sad.sas
+
+
+def test_child_lifetime_expiry_sends_delete():
+    r, wan, sad = P.rig(child_lifetime=60)
+    i, p = P.establish(r, wan)
+    s = r.sas[i.spi_r]
+    ours = s.children[0].spi_in
+    s.children[0].created = ago(61000)
+    r.tick()
+    m, p = i.open(wan.pop()[0])
+    d = P.first(p, message.Delete)
+    assert d.protocol == const.PROTO_ESP and [bytes(x) for x in d.spis] == [ours]
+    r.input(i.answer(m, [message.Delete(const.PROTO_ESP, [i.child_spi])]), P.HQ_NATT, True)
+    assert not s.children and not sad.sas
+
+
+def test_ike_lifetime_expiry_sends_delete():
+    r, wan, sad = P.rig(ike_lifetime=60)
+    i, p = P.establish(r, wan)
+    r.sas[i.spi_r].created = ago(61000)
+    r.tick()
+    m, p = i.open(wan.pop()[0])
+    assert P.first(p, message.Delete).protocol == const.PROTO_IKE
+    r.input(i.answer(m, []), P.HQ_NATT, True)
+    assert not r.sas and not sad.sas
+
+
+def test_crossing_deletes_not_echoed():
+    r, wan, sad = P.rig(child_lifetime=60)
+    i, p = P.establish(r, wan)
+    s = r.sas[i.spi_r]
+    s.children[0].created = ago(61000)
+    r.tick()
+    wan.pop()  # our DELETE, in flight
+    r.input(i.request(const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [i.child_spi])]), P.HQ_NATT, True)
+    m, p = i.open(wan.pop()[0])
+    assert p == []  # RFC 7296 1.4.1: no Delete payload for SAs we are deleting ourselves
+
+
+def test_shutdown_sends_delete():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    r.shutdown()
+    m, p = i.open(wan.pop()[0])
+    assert not m.is_response and P.first(p, message.Delete).protocol == const.PROTO_IKE
+    assert not r.sas and not sad.sas
+
+
+def test_nat_rebinding_followed():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    moved = P.addr.make(P.addr.parse_ip("10.99.0.1"), 40000)
+    r.input(i.request(const.INFORMATIONAL, []), moved, True)
+    assert wan.pop()[1] == moved
+    assert list(sad.sas.values())[0].peer == moved
+
+
+def test_garbage_for_established_sa_dropped():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    req = bytearray(i.request(const.INFORMATIONAL, []))
+    req[40] ^= 0xFF
+    r.input(bytes(req), P.HQ_NATT, True)
+    r.input(b"\x00" * 10, P.HQ_NATT, True)
+    assert wan.sent == [] and r.sas[i.spi_r].state == sa_mod.ESTABLISHED
+
+
+def test_sad_hard_event_deletes_child():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    entry = list(sad.sas.values())[0]
+    r.sad_event(entry, "soft")
+    r.tick()
+    assert wan.sent == []
+    r.sad_event(entry, "seq_limit")
+    r.tick()
+    m, p = i.open(wan.pop()[0])
+    assert [bytes(x) for x in P.first(p, message.Delete).spis] == [entry.spi_in]

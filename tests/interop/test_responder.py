@@ -1,0 +1,304 @@
+"""Issue 3: a real strongSwan at head office (the initiator, its own swanctl.conf as a user writes it)
+against the firmware's IKEv2 responder on the sim board. strongSwan's view (`swanctl --list-sas`)
+and the device's view (its status) must agree; failures must carry the right notify."""
+import time
+
+import pytest
+
+import capture
+import charon as charon_mod
+import netns
+import simboard
+
+pytestmark = pytest.mark.interop
+
+GROUP_OF = {"modp2048": "MODP_2048", "ecp256": "ECP_256", "x25519": "CURVE_25519"}
+
+
+def hq_conf(psk, ike="aes256-sha256-modp2048", esp="aes256-sha256", remote_ts=netns.LAN_SUBNET,
+            conn_extra=None, child_extra=None):
+    return charon_mod.tunnel_conf(netns.HQ_WAN, netns.DEVICE_WAN, simboard.HQ_ID, simboard.DEVICE_ID, psk,
+                                  netns.HQ_SUBNET, remote_ts, ike=ike, esp=esp,
+                                  conn_extra=conn_extra, child_extra=child_extra)
+
+
+def bring_up(lab, hq, sim_board, psk, ike="aes256-sha256-modp2048", esp="aes256-sha256",
+             device=None, conn_extra=None, child_extra=None):
+    """Provision the board with the same proposals as head office, start it, initiate from hq.
+    `device`: more sim_board() arguments (provision flags, timers)."""
+    board = sim_board(lab, psk=psk, ike_proposals=ike, esp_proposals=esp, **(device or {}))
+    hq.load(hq_conf(psk, ike, esp, conn_extra=conn_extra, child_extra=child_extra))
+    p = hq.initiate(child="net")
+    assert "CHILD_SA net{1} established" in p.stdout, p.stdout
+    return board
+
+
+def one_child(hq):
+    """hq's only IKE SA and its only installed CHILD SA (None while a rekey is in flight)."""
+    sas = hq.established()
+    if len(sas) != 1:
+        return None
+    children = [c for c in sas[0]["child-sas"] if c["state"] == "INSTALLED"]
+    return (sas[0], children[0]) if len(children) == 1 else None
+
+
+def device_established(board):
+    """The device's established IKE SAs and CHILD SAs (rekeyed ones may linger until deleted)."""
+    dev = board.sas()
+    if dev is None:
+        return None, None
+    return ([s for s in dev["ike"] if s["state"] == "established"],
+            [c for c in dev["child"] if c["state"] == "established"])
+
+
+def views_agree(hq, board):
+    """The single IKE SA and CHILD SA as strongSwan and the device see them, if they match exactly;
+    else None (callers poll: the two sides finish an exchange a moment apart)."""
+    got = one_child(hq)
+    ikes, children = device_established(board)
+    if got is None or ikes is None or len(ikes) != 1 or len(children) != 1:
+        return None
+    sa, child = got
+    ike, dchild = ikes[0], children[0]
+    want_ike = {"spi_i": sa["initiator-spi"], "spi_r": sa["responder-spi"], "encr": sa["encr-alg"],
+                "keylen": int(sa["encr-keysize"]), "integ": sa["integ-alg"], "prf": sa["prf-alg"],
+                "dh": sa["dh-group"], "peer": "hq"}
+    # The device is the responder: its inbound SPI is strongSwan's outbound one.
+    want_child = {"spi_in": child["spi-out"], "spi_out": child["spi-in"], "encr": child["encr-alg"],
+                  "keylen": int(child["encr-keysize"]), "integ": child["integ-alg"],
+                  "dh": child.get("dh-group"), "local_ts": child["remote-ts"], "remote_ts": child["local-ts"],
+                  "encap": True, "ike_spi_r": sa["responder-spi"]}
+    if {k: ike.get(k) for k in want_ike} != want_ike or {k: dchild.get(k) for k in want_child} != want_child:
+        return None
+    return sa, child
+
+
+def wait_agree(hq, board, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = views_agree(hq, board)
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("strongSwan and the device disagree after %.0f s:\nstrongSwan: %r\ndevice: %r"
+                                 % (timeout, hq.list_sas(), board.sas()))
+        time.sleep(0.1)
+
+
+def device_empty(board):
+    dev = board.sas()
+    return dev is not None and dev["ike"] == [] and dev["child"] == []
+
+
+def wait_new(hq, board, key, seen, timeout=8.0):
+    """Wait until both views agree on an SA pair whose key(sa, child) is not in `seen`: the outcome
+    of a rekey. Returns (sa, child)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = views_agree(hq, board)
+        if got and key(*got) not in seen:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("no new SA (seen %r) agreed on within %.0f s:\nstrongSwan: %r\ndevice: %r"
+                                 % (seen, timeout, hq.list_sas(), board.sas()))
+        time.sleep(0.1)
+
+
+def child_spi(sa, child):
+    return child["spi-in"]
+
+
+def ike_spi(sa, child):
+    return sa["initiator-spi"]
+
+
+ESTABLISH = [
+    ("aes256-sha256-modp2048", "aes256-sha256"),
+    ("aes256-sha256-modp2048", "aes128-sha256-modp2048"),
+    ("aes128-sha256-ecp256", "aes128-sha256"),
+    ("aes128-sha256-ecp256", "aes256-sha256-ecp256"),
+    ("aes256-sha256-x25519", "aes256-sha256"),
+    ("aes256-sha256-x25519", "aes128-sha256-x25519"),
+]
+
+
+@pytest.mark.parametrize("ike,esp", ESTABLISH)
+def test_establish_same_view(lab, hq_charon, sim_board, psk, ike, esp):
+    board = bring_up(lab, hq_charon, sim_board, psk, ike=ike, esp=esp)
+    sa, child = wait_agree(hq_charon, board)
+    enc, _, group = ike.partition("-sha256-")
+    assert (sa["encr-alg"], sa["encr-keysize"], sa["integ-alg"], sa["prf-alg"], sa["dh-group"]) == \
+        ("AES_CBC", enc[3:], "HMAC_SHA2_256_128", "PRF_HMAC_SHA2_256", GROUP_OF[group])
+    esp_enc, _, pfs = esp.partition("-sha256")
+    assert (child["encr-alg"], child["encr-keysize"], child["integ-alg"], child["encap"]) == \
+        ("AES_CBC", esp_enc[3:], "HMAC_SHA2_256_128", "yes")
+    assert "dh-group" not in child  # the first CHILD SA rides on IKE_AUTH: no KE, PFS or not
+    if pfs:
+        # PFS shows in a CREATE_CHILD_SA: rekey and check the new CHILD SA used a fresh exchange.
+        hq_charon.rekey(child="net")
+        sa, child = wait_new(hq_charon, board, child_spi, [child["spi-in"]])
+        assert child["dh-group"] == GROUP_OF[pfs[1:]]
+
+
+def test_child_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-modp2048",
+                     child_extra={"rekey_time": "2s", "life_time": "4s", "rand_time": "0s"})
+    sa, child = wait_agree(hq_charon, board)
+    seen = [child["spi-in"]]
+    for _ in range(3):
+        sa, child = wait_new(hq_charon, board, child_spi, seen)
+        seen.append(child["spi-in"])
+        assert child["dh-group"] == "MODP_2048"
+    assert hq_charon.established()[0]["initiator-spi"] == sa["initiator-spi"]
+
+
+def test_ike_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk, ike="aes128-sha256-x25519",
+                     conn_extra={"rekey_time": "2s", "over_time": "2s", "rand_time": "0s"})
+    sa, child = wait_agree(hq_charon, board)
+    seen = [sa["initiator-spi"]]
+    for _ in range(3):
+        sa, c2 = wait_new(hq_charon, board, ike_spi, seen)
+        seen.append(sa["initiator-spi"])
+        assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])  # CHILD SAs move over
+
+
+def test_delete_child_from_strongswan(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk)
+    wait_agree(hq_charon, board)
+    hq_charon.terminate(child="net")
+    hq_charon.wait_for(lambda c: board.sas()["child"] == [] and [s["state"] for s in board.sas()["ike"]]
+                       == ["established"], what="device to drop the CHILD SA and keep the IKE SA")
+    assert hq_charon.established()[0]["child-sas"] == []
+
+
+def test_delete_ike_from_strongswan(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk)
+    wait_agree(hq_charon, board)
+    hq_charon.terminate(ike="branch")
+    hq_charon.wait_for(lambda c: device_empty(board), what="device to drop all SAs")
+
+
+def test_delete_from_device_on_shutdown(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk)
+    wait_agree(hq_charon, board)
+    mark = hq_charon.log_mark()
+    assert board.stop() == 0
+    hq_charon.wait_log(r"received DELETE for IKE_SA branch", mark)
+    assert hq_charon.list_sas() == []
+
+
+def test_strongswan_dpd_answered(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk, conn_extra={"dpd_delay": "1s", "dpd_timeout": "3s"})
+    wait_agree(hq_charon, board)
+    mark = hq_charon.log_mark()
+    time.sleep(3.5)
+    log = hq_charon.log_since(mark)
+    assert log.count("sending DPD request") >= 2, log
+    assert log.count("parsed INFORMATIONAL response") >= 2, log
+    assert "giving up" not in log
+    wait_agree(hq_charon, board)
+
+
+def test_device_dpd_detects_dead_peer(lab, hq_charon, sim_board, psk):
+    # Short device timers: a liveness check after 2 s of silence, resent after 0.5 s and 0.75 s,
+    # given up at ~2.4 s.
+    board = bring_up(lab, hq_charon, sim_board, psk, device={
+        "dpd_delay": "2s", "timers": {"retransmit_timeout_ms": 500, "retransmit_base_pct": 150,
+                                      "retransmit_tries": 2}})
+    wait_agree(hq_charon, board)
+    # A head office that vanishes without a DELETE: the device must notice through its own DPD.
+    netns._kill_netns_processes(lab.hq.name)
+    hq_charon.proc.wait()
+    deadline = time.monotonic() + 15
+    while not device_empty(board):
+        assert time.monotonic() < deadline, "device kept SAs of a dead peer:\n%s" % board.log_tail()
+        time.sleep(0.2)
+
+
+def test_wrong_psk_gives_auth_failed(lab, hq_charon, sim_board, psk):
+    board = sim_board(lab, psk=psk)
+    mark = board.log_mark()
+    hq_charon.load(hq_conf(psk + "-wrong"))
+    p = hq_charon.initiate(child="net", check=False)
+    assert p.returncode != 0
+    assert "received AUTHENTICATION_FAILED notify error" in p.stdout, p.stdout
+    assert hq_charon.list_sas() == []
+    board.wait_log(r"AUTH failed for peer hq\b.*PSK", mark)
+
+
+def test_proposal_mismatch_gives_no_proposal_chosen(lab, hq_charon, sim_board, psk):
+    board = sim_board(lab, psk=psk)
+    mark = board.log_mark()
+    hq_charon.load(hq_conf(psk, ike="aes128gcm16-prfsha256-ecp384"))
+    p = hq_charon.initiate(child="net", check=False)
+    assert p.returncode != 0
+    assert "received NO_PROPOSAL_CHOSEN notify error" in p.stdout, p.stdout
+    # The device names what the peer offered, in the syntax a strongSwan user would recognise.
+    board.wait_log(r"proposal mismatch.*aes128gcm16-prfsha256-ecp384", mark)
+
+
+def test_esp_proposal_mismatch_fails_child_only(lab, hq_charon, sim_board, psk):
+    board = sim_board(lab, psk=psk, esp_proposals="aes256-sha256")
+    mark = board.log_mark()
+    hq_charon.load(hq_conf(psk, esp="aes128gcm16"))
+    p = hq_charon.initiate(child="net", check=False)
+    assert p.returncode != 0
+    assert "NO_PROPOSAL_CHOSEN" in p.stdout, p.stdout
+    board.wait_log(r"proposal mismatch for CHILD SA.*aes128gcm16", mark)
+    assert board.sas()["child"] == []
+    assert [s["state"] for s in board.sas()["ike"]] == ["established"]  # the IKE SA itself is fine
+
+
+def test_selector_mismatch_gives_ts_unacceptable(lab, hq_charon, sim_board, psk):
+    board = sim_board(lab, psk=psk)
+    mark = board.log_mark()
+    hq_charon.load(hq_conf(psk, remote_ts="10.30.0.0/16"))
+    p = hq_charon.initiate(child="net", check=False)
+    assert p.returncode != 0
+    assert "received TS_UNACCEPTABLE notify, no CHILD_SA built" in p.stdout, p.stdout
+    board.wait_log(r"TS_UNACCEPTABLE: .*10\.30\.0\.0/16", mark)
+
+
+def test_invalid_ke_round_trip(lab, hq_charon, sim_board, psk):
+    # strongSwan guesses ECP-384 (first group listed, not one of ours); the device answers
+    # INVALID_KE_PAYLOAD naming MODP-2048 and strongSwan retries with it.
+    board = sim_board(lab, psk=psk, ike_proposals="aes256-sha256-modp2048")
+    hq_charon.load(hq_conf(psk, ike="aes256-sha256-ecp384-modp2048"))
+    p = hq_charon.initiate(child="net")
+    assert "peer didn't accept DH group ECP_384, it requested MODP_2048" in p.stdout, p.stdout
+    sa, _ = wait_agree(hq_charon, board)
+    assert sa["dh-group"] == "MODP_2048"
+
+
+def test_no_psk_in_device_output(lab, hq_charon, sim_board, psk):
+    board = bring_up(lab, hq_charon, sim_board, psk)
+    wait_agree(hq_charon, board)
+    hq_charon.load(hq_conf(psk + "-wrong"))
+    hq_charon.initiate(child="net", check=False)
+    board.stop()
+    assert psk not in board.log_since()
+    assert psk.encode().hex() not in board.log_since().lower()
+
+
+def test_capture_decoded_by_scapy(lab, hq_charon, sim_board, psk, tmp_path):
+    pcap = tmp_path / "wan.pcap"
+    with capture.Capture(lab.hq, lab.hq_wan_if, pcap):
+        board = bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-modp2048")
+        sa, child = wait_agree(hq_charon, board)
+        hq_charon.rekey(child="net")
+        wait_new(hq_charon, board, child_spi, [child["spi-in"]])
+        hq_charon.terminate(ike="branch")
+    msgs = capture.ike_messages(pcap)
+    kinds = [(m.exchange, m.response, m.port) for m in msgs]
+    # IKE_SA_INIT on 500, then (NAT detected) everything on 4500 behind the non-ESP marker.
+    init, auth, create, info = capture.IKE_SA_INIT, capture.IKE_AUTH, capture.CREATE_CHILD_SA, capture.INFORMATIONAL
+    assert kinds[:4] == [(init, False, 500), (init, True, 500), (auth, False, 4500), (auth, True, 4500)], kinds
+    assert (create, False, 4500) in kinds and (create, True, 4500) in kinds  # the CHILD rekey
+    assert kinds[-2:] == [(info, False, 4500), (info, True, 4500)]  # DELETE of the IKE SA and its answer
+    assert {(m.spi_i, m.spi_r) for m in msgs[1:]} == {(sa["initiator-spi"], sa["responder-spi"])}
+    assert capture.sa_init_choice(msgs[1]) == ((12, 256, 12, 5, 14), 14)
+    # strongSwan initiated every exchange here: its requests count 0, 1, 2, ... and each got its answer.
+    requests = [m.msg_id for m in msgs if not m.response]
+    assert requests == list(range(len(requests)))
+    assert [m.msg_id for m in msgs if m.response] == requests
