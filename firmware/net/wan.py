@@ -8,7 +8,11 @@ from micropython import const
 from net import addr
 from net import const as nc
 
-RX_MAX = const(2048)  # > Ethernet MTU; lwIP does no IP reassembly anyway (IKE fragments, RFC 7383)
+# Largest datagram taken: an Ethernet MTU of UDP payload plus slack for a peer whose tunnel MTU
+# is set high (strongSwan's libipsec: 1400 inner). Larger IKE messages need RFC 7383 fragmentation
+# anyway (lwIP does no IP reassembly). recvfrom allocates this much (then shrinks to fit), so it is
+# kept small: a fragmented heap may not have a bigger contiguous block.
+RX_MAX = const(1600)
 
 
 def _udp(sa):
@@ -19,16 +23,16 @@ def _udp(sa):
 
 
 class Wan:
-    def __init__(self, ip):
+    def __init__(self, ip, ike_port=nc.IKE_PORT, natt_port=nc.NATT_PORT):
         """ip: the WAN address (4 bytes) to bind; it must already be on an interface."""
-        self.local500 = addr.make(ip, nc.IKE_PORT)
-        self.local4500 = addr.make(ip, nc.NATT_PORT)
+        self.local500 = addr.make(ip, ike_port)
+        self.local4500 = addr.make(ip, natt_port)
         self.s500 = _udp(self.local500)
         self.s4500 = _udp(self.local4500)
         self.on_ike = None  # fn(datagram, remote, natt) for IKE (marker stripped)
         self.on_esp = None  # fn(datagram, remote) for ESP-in-UDP
         self.counters = {"ike_rx": 0, "esp_rx": 0, "esp_no_engine": 0, "keepalive_rx": 0, "runt": 0,
-                         "tx_errors": 0}
+                         "tx_errors": 0, "rx_no_memory": 0}
 
     def sockets(self):
         return (self.s500, self.s4500)
@@ -38,7 +42,14 @@ class Wan:
 
     def handle(self, sock):
         """Read one datagram from a readable socket of ours and pass it on."""
-        data, remote = sock.recvfrom(RX_MAX)
+        try:
+            data, remote = sock.recvfrom(RX_MAX)
+        except MemoryError:
+            # No contiguous block for the datagram: take it off the socket anyway (UDP truncates
+            # to one byte) so the socket does not stay readable and spin the loop, then report.
+            sock.recvfrom(1)
+            self.counters["rx_no_memory"] += 1
+            raise
         if sock is self.s500:
             self.counters["ike_rx"] += 1
             self.on_ike(data, remote, False)

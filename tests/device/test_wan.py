@@ -1,0 +1,68 @@
+# The WAN sockets (firmware/net/wan.py) on loopback: UDP 500 is IKE, UDP 4500 is demultiplexed
+# by RFC 3948 (non-ESP marker -> IKE, 0xFF -> keepalive, else ESP), and IKE sent "on 4500" gets the
+# marker on the wire.
+import os
+import select
+import socket
+
+from net import addr
+from net import wan as wan_mod
+
+LO = addr.parse_ip("127.0.0.1")
+
+
+def rig():
+    base = 20000 + (os.urandom(2)[0] << 6)
+    w = wan_mod.Wan(LO, base, base + 1)
+    got = []
+    w.on_ike = lambda data, remote, natt: got.append(("ike", bytes(data), natt, remote))
+    peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    peer.bind(addr.make(LO, base + 2))
+    return w, got, peer, base
+
+
+def deliver(w, expect=1):
+    p = select.poll()
+    for s in w.sockets():
+        p.register(s, select.POLLIN)
+    n = 0
+    while n < expect:
+        for ev in p.poll(1000):
+            w.handle(ev[0])
+            n += 1
+
+
+def test_demux():
+    w, got, peer, base = rig()
+    ike500 = addr.make(LO, base)
+    natt = addr.make(LO, base + 1)
+    peer.sendto(b"A" * 28, ike500)
+    peer.sendto(b"\x00\x00\x00\x00" + b"B" * 28, natt)
+    peer.sendto(b"\xff", natt)
+    peer.sendto(b"\x01\x02\x03\x04" + bytes(60), natt)  # ESP, no engine yet
+    peer.sendto(b"\x01\x02", natt)
+    deliver(w, 5)
+    assert [(g[0], g[1], g[2]) for g in got] == [("ike", b"A" * 28, False), ("ike", b"B" * 28, True)]
+    assert addr.split(got[0][3]) == (LO, base + 2)
+    c = w.counters
+    assert (c["keepalive_rx"], c["esp_no_engine"], c["runt"], c["ike_rx"]) == (1, 1, 1, 2)
+    esp = []
+    w.on_esp = lambda data, remote: esp.append(bytes(data))
+    peer.sendto(b"\x01\x02\x03\x04" + bytes(60), natt)
+    deliver(w)
+    assert esp == [b"\x01\x02\x03\x04" + bytes(60)]
+    w.close()
+
+
+def test_send_ike_with_and_without_marker():
+    w, got, peer, base = rig()
+    me = addr.make(LO, base + 2)
+    w.send_ike(b"IKE", me, False)
+    data, src = peer.recvfrom(100)
+    assert data == b"IKE" and addr.split(src)[1] == base
+    w.send_ike(b"IKE", me, True)
+    data, src = peer.recvfrom(100)
+    assert data == b"\x00\x00\x00\x00IKE" and addr.split(src)[1] == base + 1
+    w.send_keepalive(me)
+    assert peer.recvfrom(100)[0] == b"\xff"
+    w.close()
