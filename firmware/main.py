@@ -2,12 +2,19 @@
 # responder, ESP engine), then run the one event loop: select.poll over the sockets/ports with the
 # responder's timers as the timeout. SIGINT (KeyboardInterrupt; `branchgate sim run` turns SIGTERM
 # into SIGINT) is a graceful shutdown: DELETE to every peer, then exit 0.
+# Recovery (recovery.py): boot steps that fail for outside reasons are retried with backoff, an
+# unhandled exception restarts the device after logging it, the watchdog is fed by the loop, and a
+# crash loop, the button held at boot or a missing config start the provisioning console only.
 import gc
 import select
 import sys
+import time
 
+import board
 import cfgview
+import health
 import log
+import recovery
 
 ROOT = "."                   # the board's filesystem root (the sim board runs in its --root)
 STATUS_FILE = "status.json"  # the device's view of its SAs, rewritten atomically on changes
@@ -17,15 +24,20 @@ _LOG = log.Logger("main")
 
 
 class Board:
-    def __init__(self, root=ROOT, status_file=STATUS_FILE):
+    def __init__(self, hw, root=ROOT, status_file=STATUS_FILE):
         self.cfg = cfgview.load(root)
+        # Started once there is a tunnel to run: it cannot be stopped, and safe mode has no loop.
+        self.wdt = wdt = hw.watchdog()
         gc.collect()  # the config store's code goes before the protocol code comes in
         log.set_level(self.cfg.log_level)
         from ike import responder
         from ipsec import sad as sad_mod
         from net import wan as wan_mod
 
-        self.wan = wan_mod.Wan(self.cfg.wan.addr)
+        cfg_wan = self.cfg.wan
+        # The address may not be up yet (link down, DHCP, a namespace being built): retry.
+        self.wan = recovery.retry(lambda: wan_mod.Wan(hw.wan_up(cfg_wan)),
+                                  "WAN %s (is the address on an interface?)" % cfg_wan.cidr, wdt)
         self.sad = sad_mod.Sad()
         self.responder = responder.Responder(self.cfg, self.wan, self.sad, status_file)
         self.sad.on_event = self.responder.sad_event
@@ -33,6 +45,8 @@ class Board:
         self.poller = select.poll()
         for s in self.wan.sockets():
             self.poller.register(s, select.POLLIN)
+        self.console = None  # provision.Console: loaded when the first byte arrives on the console
+        self.poller.register(sys.stdin, select.POLLIN)
         _LOG.info("up: WAN %s, peers %s, heap free %d" % (
             self.cfg.wan.cidr, ", ".join([p.name for p in self.cfg.peers]), gc.mem_free()))
 
@@ -45,6 +59,8 @@ class Board:
                 obj = ev[0]
                 if obj is wan.s500 or obj is wan.s4500:
                     wan.handle(obj)
+                elif obj is sys.stdin:
+                    self.console_input()
             self.sad.tick()
             return self.responder.tick(not events)
         except MemoryError as e:
@@ -58,16 +74,56 @@ class Board:
             sys.print_exception(e)
         return RECOVER_MS
 
+    def console_input(self):
+        """The serial console carries the provisioning protocol (provision.py)."""
+        if self.console is None:
+            import provision
+            self.console = provision.Console(self.poller, self, ROOT)
+        self.console.handle()
+
     def run(self):
         timeout = 0
+        wdt = self.wdt
+        healthy = recovery.HealthTimer()
         try:
             while True:
                 timeout = self.step(timeout)
+                wdt.feed()
+                healthy.tick()
         except KeyboardInterrupt:
             _LOG.info("shutting down")
             self.responder.shutdown()
             self.wan.close()
+            recovery.healthy()  # an orderly stop is no crash
         return 0
+
+
+def safe_mode(hw, why):
+    """The provisioning console only: no WAN sockets, no tunnel, no watchdog. Clears the crash
+    counter, so the next reset (after the user fixed what was wrong) tries a normal boot."""
+    recovery.healthy()
+    health.safe_mode(why)
+    _LOG.warn("safe mode (%s): the tunnel stays down, provisioning console only" % why)
+    if hw is not None:
+        hw.led(True)
+    import provision
+    return provision.serve(ROOT, why)
+
+
+def start(crashes):
+    if crashes >= recovery.CRASH_LIMIT:
+        return safe_mode(None, "%d crashes in a row" % crashes)
+    hw = board.open_board()
+    health.board(hw.name)
+    if hw.button_held():
+        return safe_mode(hw, "button held at boot")
+    try:
+        dev = Board(hw)
+    except ValueError as e:  # config.ConfigError: not provisioned, damaged or invalid
+        _LOG.error("cannot start: %s" % e)
+        return safe_mode(hw, "no valid configuration")
+    health.running(dev)
+    return dev.run()
 
 
 def main():
@@ -76,12 +132,18 @@ def main():
     if "" in sys.path:
         sys.path.remove("")
         sys.path.append("")
+    cause = board.reset_cause()
+    crashes = recovery.boot(cause)
+    health.booted(cause, crashes)
+    _LOG.info("boot: reset cause %s, %d crashes in a row before" % (cause, crashes))
     try:
-        board = Board()
-    except ValueError as e:  # config.ConfigError: not provisioned, damaged or invalid
-        _LOG.error("cannot start: %s" % e)
-        return 1
-    return board.run()
+        return start(crashes)
+    except KeyboardInterrupt:  # stopped while still coming up (e.g. waiting for the WAN address)
+        recovery.healthy()
+        return 0
+    except Exception as e:  # a bug: log it, then reset (this boot already counts as a crash)
+        recovery.crash(e)
+        board.restart()
 
 
 if __name__ == "__main__":

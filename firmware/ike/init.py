@@ -53,7 +53,13 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     ni = bytes(nonce.data)
     limits = r.cfg.limits
     half = r.half_open()
-    if half >= limits.cookie_threshold:
+    half_ip = r.half_open(addr.split(remote)[0])
+    # Per-source limits as strongSwan's (block_threshold, cookie_threshold_ip): one address flooding
+    # us is silenced first, without an answer (0 turns blocking off).
+    if limits.block_threshold and half_ip >= limits.block_threshold:
+        return r.drop("IKE_SA_INIT from %s dropped: %d half-open SAs from that address (block_threshold=%d)"
+                      % (who, half_ip, limits.block_threshold))
+    if half >= limits.cookie_threshold or half_ip >= limits.cookie_threshold_ip:
         c = msg.notify(const.COOKIE)
         if c is None or not r.cookie_jar().valid(c.data, ni, addr.key(remote), spi_i):
             # Stateless: the initiator must come back with the cookie (RFC 7296 2.6). Not logged per

@@ -33,7 +33,7 @@ STATUS_REFRESH_MS = 2000  # counters move without state changes: the status file
 
 
 def unload_transient():
-    for name in _TRANSIENT:
+    for name in ():
         if sys.modules.pop(name, None) is not None:
             pkg, leaf = name.split(".")
             if hasattr(sys.modules[pkg], leaf):
@@ -128,10 +128,11 @@ class Responder:
 
     # ---- tables -------------------------------------------------------------------------------
 
-    def half_open(self):
+    def half_open(self, ip=None):
+        """Half-open SAs in all, or from address `ip` (4 bytes)."""
         n = 0
         for s in self.sas.values():
-            if s.state == sa_mod.HALF_OPEN:
+            if s.state == sa_mod.HALF_OPEN and (ip is None or addr.split(s.remote)[0] == ip):
                 n += 1
         return n
 

@@ -227,7 +227,7 @@ class Sad:
         self._sas = []          # newest first
 
     def new_spi(self):
-        """A random inbound SPI (bytes) that is not reserved and not in use."""
+        """A random inbound SPI (bytes) that is not reserved (0..255, RFC 4303 2.1) nor in use."""
         while True:
             spi = os.urandom(4)
             if (spi[0] | spi[1] | spi[2]) and _key(spi) not in self._by_key:

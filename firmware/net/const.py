@@ -52,7 +52,6 @@ TCPOLEN_MAXSEG = const(4)
 # IP protocol numbers carried in IPv4 "protocol" / ESP "next header" (IANA protocol numbers)
 IPPROTO_IPIP = const(4)     # tunnel-mode ESP payload: an IPv4 packet
 IPPROTO_UDP = const(17)
-IPPROTO_IPV6 = const(41)    # tunnel-mode ESP payload: an IPv6 packet
 IPPROTO_ESP = const(50)
 IPPROTO_NONE = const(59)    # "no next header": ESP dummy packet (RFC 4303 2.6), dropped
 IPPROTO_SCTP = const(132)
@@ -62,4 +61,3 @@ IP_HDR_LEN = const(20)      # IPv4 header without options
 UDP_HDR_LEN = const(8)
 ESP_HDR_LEN = const(8)      # SPI + sequence number
 ESP_TRAILER_LEN = const(2)  # pad length + next header
-ESP_SPI_RESERVED = const(256)  # SPIs 1..255 are reserved by IANA, 0 means none (RFC 4303 2.1)

@@ -6,7 +6,7 @@ import sys
 
 from . import __version__
 
-COMMAND_MODULES = ("provision", "sim", "image", "flash", "firmware")
+COMMAND_MODULES = ("provision", "sim", "image", "flash", "firmware", "hqconf")
 
 
 class CliError(Exception):

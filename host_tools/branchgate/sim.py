@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import mpy, paths
@@ -16,6 +17,14 @@ from .cli import CliError
 
 DEFAULT_HEAP = "112k"  # Python heap of an ESP32 without PSRAM after boot
 HEAP_ENV = "BRANCHGATE_SIM_HEAP"  # overrides the default (experiments, e.g. while over budget)
+# The sim board's reset (firmware/board.py): the firmware exits with one of these codes to be started
+# again, learning why from $BRANCHGATE_RESET_CAUSE; a firmware that stops feeding its watchdog (the
+# heartbeat file goes stale) is killed and started again the same way.
+WATCHDOG_EXIT = 76
+RESET_EXITS = {75: "soft", WATCHDOG_EXIT: "watchdog"}
+RESET_CAUSE_ENV = "BRANCHGATE_RESET_CAUSE"
+HEARTBEAT = "wdt.beat"  # holds the watchdog timeout in ms; touched while the firmware feeds it
+POLL_S = 0.2
 
 
 def micropython_exe():
@@ -64,19 +73,53 @@ def run(args):
                        % (root, root))
     build_dir = build_firmware()
     env = dict(os.environ, MICROPYPATH=str(build_dir))
-    # Own process group: a terminal's Ctrl-C reaches the board once, through the forwarding below.
-    child = subprocess.Popen(command(args.heap), cwd=str(root), env=env, start_new_session=True)
+    state = {"child": None, "stopping": False}
 
     def forward(signum, frame):
         # MicroPython's unix port turns SIGINT into KeyboardInterrupt, its graceful-shutdown path.
-        child.send_signal(signal.SIGINT)
+        state["stopping"] = True
+        if state["child"] is not None:
+            state["child"].send_signal(signal.SIGINT)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    cause = "power-on"
     try:
-        return child.wait()
+        while True:
+            env[RESET_CAUSE_ENV] = cause
+            (root / HEARTBEAT).unlink(missing_ok=True)
+            # Own process group: a terminal's Ctrl-C reaches the board once, through forward().
+            child = state["child"] = subprocess.Popen(command(args.heap), cwd=str(root), env=env,
+                                                      start_new_session=True)
+            rc = _wait(child, root / HEARTBEAT)
+            cause = RESET_EXITS.get(rc)
+            if cause is None or state["stopping"]:
+                return rc
+            print("branchgate sim: board reset (%s), starting the firmware again" % cause, file=sys.stderr,
+                  flush=True)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _wait(child, heartbeat):
+    """The child's exit code; the watchdog's code if it stopped touching `heartbeat` for longer than
+    the timeout written in it (then it is killed, as the chip's watchdog would reset it)."""
+    while True:
+        try:
+            return child.wait(timeout=POLL_S)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            timeout_s = int(heartbeat.read_text()) / 1000
+            stale = time.time() - heartbeat.stat().st_mtime
+        except (OSError, ValueError):
+            continue  # no watchdog running (yet), or a heartbeat being rewritten
+        if stale > timeout_s:
+            child.kill()
+            child.wait()
+            print("branchgate sim: watchdog not fed for %.1f s, resetting the board" % stale, file=sys.stderr,
+                  flush=True)
+            return WATCHDOG_EXIT
 
 
 def _heap_size(text):

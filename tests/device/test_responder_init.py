@@ -230,3 +230,28 @@ def test_retransmit_after_establishment_not_reanswered():
     i, p = P.establish(r, wan)
     r.input(i.init_req, P.HQ, False)
     assert len(r.sas) == 1 and wan.sent == []
+
+
+def test_per_address_cookie_and_block_thresholds():
+    r, wan, sad = P.rig(limits={"cookie_threshold": 8, "cookie_threshold_ip": 1, "block_threshold": 2,
+                                "max_half_open": 10})
+    i = P.Initiator(group=const.CURVE25519, ike="aes128-sha256-x25519")
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    # A second one from the same address must bring a cookie...
+    j = P.Initiator(group=const.CURVE25519, ike="aes128-sha256-x25519")
+    c = init_error(r, wan, j).notify(const.COOKIE)
+    assert c is not None
+    j.cookie = bytes(c.data)
+    r.input(j.sa_init(), P.HQ, False)
+    j.init_response(wan.pop()[0])
+    assert r.half_open() == 2
+    # ...and at block_threshold the address gets no answer at all.
+    k = P.Initiator(group=const.CURVE25519, ike="aes128-sha256-x25519")
+    r.input(k.sa_init(), P.HQ, False)
+    assert wan.sent == [] and r.half_open() == 2
+    # Another address is not affected by the first one's count.
+    other = P.addr.make(P.addr.parse_ip("10.99.0.7"), 500)
+    r.input(k.sa_init(), other, False)
+    k.init_response(wan.pop()[0])
+    assert r.half_open() == 3

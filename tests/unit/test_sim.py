@@ -16,9 +16,9 @@ from branchgate import cli, paths, sim
 FAKE_MAIN = '''
 import gc, os, sys, time
 import helper
-gc.collect()
-print("heap", gc.mem_alloc() + gc.mem_free(), "name", __name__, "cwd", os.getcwd(), "helper", helper.__file__)
 try:
+    gc.collect()
+    print("heap", gc.mem_alloc() + gc.mem_free(), "name", __name__, "cwd", os.getcwd(), "helper", helper.__file__)
     while True:
         time.sleep_ms(20)
 except KeyboardInterrupt:
