@@ -5,11 +5,12 @@
 import gc
 import time
 
-_boot = {"started": time.ticks_ms(), "reset_cause": None, "crashes": 0, "safe_mode": None, "board": None}
+_boot = {"started": None, "reset_cause": None, "crashes": 0, "safe_mode": None, "board": None}
 _running = None  # main.Board once up: .responder, .wan, .sad
 
 
 def booted(reset_cause, crashes):
+    _boot["started"] = time.ticks_ms()
     _boot["reset_cause"] = reset_cause
     _boot["crashes"] = crashes
 

@@ -42,9 +42,15 @@ class Board:
         self.responder = responder.Responder(self.cfg, self.wan, self.sad, status_file)
         self.sad.on_event = self.responder.sad_event
         self.wan.on_ike = self.responder.input
+        import dataplane
+        lan = self.cfg.lan
+        port = recovery.retry(lambda: hw.lan_port(lan), "LAN port (interface present?)", wdt)
+        self.dp = dataplane.DataPlane(self.cfg, self.wan, self.sad, port)
+        self.responder.dataplane = self.dp  # its counters go into the status view
         self.poller = select.poll()
         for s in self.wan.sockets():
             self.poller.register(s, select.POLLIN)
+        self.dp.register(self.poller, select.POLLIN)
         self.console = None  # provision.Console: loaded when the first byte arrives on the console
         self.poller.register(sys.stdin, select.POLLIN)
         _LOG.info("up: WAN %s, peers %s, heap free %d" % (
@@ -59,9 +65,12 @@ class Board:
                 obj = ev[0]
                 if obj is wan.s500 or obj is wan.s4500:
                     wan.handle(obj)
+                elif obj is self.dp.pollable:
+                    self.dp.poll()
                 elif obj is sys.stdin:
                     self.console_input()
             self.sad.tick()
+            self.dp.tick()
             return self.responder.tick(not events)
         except MemoryError as e:
             # A burst outgrew the heap: what was being handled is dropped (IKE retransmits), the
@@ -75,9 +84,13 @@ class Board:
         return RECOVER_MS
 
     def console_input(self):
-        """The serial console carries the provisioning protocol (provision.py)."""
+        """The serial console carries the provisioning protocol (provision.py, loaded on first use)."""
         if self.console is None:
-            import provision
+            try:
+                import provision
+            except MemoryError:  # no heap for it now: drop the byte (the host retries), do not spin
+                sys.stdin.buffer.read(1)
+                return
             self.console = provision.Console(self.poller, self, ROOT)
         self.console.handle()
 
@@ -94,6 +107,7 @@ class Board:
             _LOG.info("shutting down")
             self.responder.shutdown()
             self.wan.close()
+            self.dp.close()
             recovery.healthy()  # an orderly stop is no crash
         return 0
 

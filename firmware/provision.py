@@ -25,7 +25,7 @@ import log
 
 VERSION = "0.1.0"  # firmware version reported by hello
 PROTO = 1
-MAX_IN = 256
+MAX_IN = 256  # longest frame taken, newline excluded
 MARK = b"%BG"
 
 _LOG = log.Logger("provision")
@@ -252,10 +252,11 @@ class Console:
 
     def _restart(self):
         import board
+        import recovery
+        recovery.healthy()  # a requested restart is no crash
         b = self.dev
         if b is not None:  # tell the peers, as on a graceful shutdown
             b.responder.shutdown()
-            b.wan.close()
         if not board.SIM:
             time.sleep_ms(100)  # let the console send the reply first
         board.restart()

@@ -1,8 +1,9 @@
 # CREATE_CHILD_SA, responder side (RFC 7296 1.3): a new CHILD SA, a CHILD SA rekey (REKEY_SA names
 # the SA being replaced), or an IKE SA rekey (the SA payload proposes protocol IKE).
-# Collisions (2.8.1, 2.25): we never start rekeys ourselves, so two rekeys cannot cross; a rekey of an
-# SA we are deleting or have already replaced gets TEMPORARY_FAILURE / CHILD_SA_NOT_FOUND, which
-# strongSwan answers by retrying later or giving up on that SA.
+# Collisions (2.8.1, 2.25): a rekey of a CHILD SA we are rekeying ourselves is answered as usual
+# (rekey_child.py settles which new SA stays); of one we are deleting or have replaced,
+# TEMPORARY_FAILURE / CHILD_SA_NOT_FOUND; an IKE SA rekey while a request of ours is in flight,
+# TEMPORARY_FAILURE. strongSwan retries later after TEMPORARY_FAILURE.
 import os
 import time
 
@@ -54,12 +55,17 @@ def handle(r, s, msg, payloads):
             _LOG.info("peer %s rekeys CHILD SA %s which we do not have: CHILD_SA_NOT_FOUND"
                       % (s.name(), child._hex(rekey.spi)))
             return _error(const.CHILD_SA_NOT_FOUND, const.PROTO_ESP, bytes(rekey.spi))
-        if old.state != sa_mod.ESTABLISHED:
+        if old.state != sa_mod.ESTABLISHED and old.state != sa_mod.REKEYING:
             _LOG.info("peer %s rekeys CHILD SA %s which is %s: TEMPORARY_FAILURE"
                       % (s.name(), child._hex(rekey.spi), sa_mod.STATES[old.state]))
             return _error(const.TEMPORARY_FAILURE)
     c, reply = child.negotiate(r, s, payloads, ni, nr, message.Nonce(nr))
-    if c is not None and old is not None:
+    if c is not None and old is not None and old.state == sa_mod.REKEYING:
+        # Both sides rekey it at once (2.8.1): answered as usual; which new SA stays is decided
+        # by the nonces when our own rekey's answer comes (rekey_child.py).
+        old.collision = (ni, nr, c)
+        _LOG.info("CHILD SA %s_i: rekey collision with peer %s" % (child._hex(old.spi_in), s.name()))
+    elif c is not None and old is not None:
         # The initiator deletes the old SA once the new one is in; we keep receiving on it until then.
         old.state = sa_mod.REKEYED
         old.rekeyed_at = time.ticks_ms()

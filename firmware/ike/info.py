@@ -1,5 +1,6 @@
 # INFORMATIONAL (RFC 7296 1.4, 1.5): the peer's DELETEs and liveness checks, and our own requests on
-# an established SA: liveness checks (DPD) when the peer has gone silent, DELETE on lifetime expiry.
+# an established SA: liveness checks (DPD) when the peer has gone silent, DELETE on lifetime expiry,
+# and the timer that starts our CHILD SA rekeys (rekey_child.py) at soft expiry.
 # Retransmission of our requests is the responder's (responder.request / tick).
 import time
 
@@ -104,6 +105,12 @@ def timers(r, s, now, age):
             return
         if c.state == sa_mod.ESTABLISHED and life and time.ticks_diff(now, c.created) >= life:
             delete_child(r, s, c, "CHILD SA lifetime expired (peer did not rekey)")
+            return
+        soft = r.child_rekey_time(peer)
+        if (c.state == sa_mod.ESTABLISHED and soft and time.ticks_diff(now, c.created) >= soft
+                and not c.rekey_refused and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
+            from ike import rekey_child
+            rekey_child.start(r, s, c)
             return
     delay = r.dpd_delay(peer)
     if delay and time.ticks_diff(now, s.last_rx) >= delay:

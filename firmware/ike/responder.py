@@ -25,7 +25,7 @@ _LOG = log.Logger("ike")
 # after, so their bytecode is not in the heap between handshakes (rekeys come hourly). Their
 # interned names stay; the code goes.
 _TRANSIENT = ("ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt", "ike.keys",
-              "ike.ts", "ike.status", "crypto.prf")
+              "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
 TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
 IDLE_MS = 20             # this long without a datagram is idle enough to precompute a DH keypair
@@ -33,7 +33,7 @@ STATUS_REFRESH_MS = 2000  # counters move without state changes: the status file
 
 
 def unload_transient():
-    for name in ():
+    for name in _TRANSIENT:
         if sys.modules.pop(name, None) is not None:
             pkg, leaf = name.split(".")
             if hasattr(sys.modules[pkg], leaf):
@@ -94,6 +94,10 @@ class Responder:
 
     def child_lifetime(self, peer):
         return peer.child_lifetime * 1000
+
+    def child_rekey_time(self, peer):
+        """Soft expiry: we rekey then unless the head office did first."""
+        return (peer.child_lifetime - peer.child_rekey_margin) * 1000
 
     def dpd_delay(self, peer):
         return peer.dpd_delay * 1000
@@ -302,6 +306,9 @@ class Responder:
                              % (msg_id, spi_hex(s.spi_r), s.rx_id))
         if s.state == sa_mod.HALF_OPEN and exchange != const.IKE_AUTH:
             return self.drop("exchange %d before IKE_AUTH dropped" % exchange)
+        if s.state != sa_mod.HALF_OPEN and exchange == const.IKE_AUTH:
+            # IKE_AUTH is the second exchange only: its octets (init_req) are gone once authenticated.
+            return self.drop("IKE_AUTH on the authenticated IKE SA %s dropped" % spi_hex(s.spi_r))
         if s.rx is None:
             return None
         msg, payloads = self._open(s, data)

@@ -8,7 +8,8 @@ HALF_OPEN = const(0)    # IKE_SA_INIT answered, IKE_AUTH not yet seen
 ESTABLISHED = const(1)
 DELETING = const(2)     # our DELETE is in flight; the SA goes when it is answered or times out
 REKEYED = const(3)      # replaced by a rekey; waits for the peer's DELETE
-STATES = ("half-open", "established", "deleting", "rekeyed")
+REKEYING = const(4)     # CHILD SA: our rekey of it is in flight
+STATES = ("half-open", "established", "deleting", "rekeyed", "rekeying")
 
 REKEYED_LINGER_MS = const(30000)  # a replaced SA whose DELETE never comes is removed after this
 
@@ -26,6 +27,9 @@ class ChildSa:
         self.created = time.ticks_ms()
         self.rekeyed_at = None
         self.expired = None       # the SAD's "hard" / "seq_limit" event: delete it
+        self.rekey_after = None   # ticks before which we do not start a rekey (after a refusal)
+        self.rekey_refused = False
+        self.collision = None     # (Ni, Nr, new ChildSa) of the peer's rekey crossing ours (2.8.1)
         self.entry = None         # the SAD's record of it
 
 

@@ -53,7 +53,9 @@ def snapshot(r):
                 "local_ts": c.ts_text[0], "remote_ts": c.ts_text[1], "encap": s.nat,
                 "age_s": time.ticks_diff(now, c.created) // 1000,
                 "counters": c.entry.counters if c.entry is not None else {}})
+    dp = getattr(r, "dataplane", None)  # main's data plane (ESP engine + LAN gateway), once wired
     return {"ike": ikes, "child": children, "counters": r.counters,
+            "dataplane": dp.status() if dp is not None else None,
             "uptime_s": time.ticks_diff(now, r.started) // 1000, "heap_free": gc.mem_free()}
 
 

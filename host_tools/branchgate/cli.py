@@ -6,7 +6,7 @@ import sys
 
 from . import __version__
 
-COMMAND_MODULES = ("provision", "sim", "image", "flash", "firmware", "hqconf")
+COMMAND_MODULES = ("provision", "sim", "image", "flash", "firmware", "hqconf", "check", "fleet", "status", "logs")
 
 
 class CliError(Exception):

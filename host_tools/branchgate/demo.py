@@ -11,6 +11,7 @@ import secrets
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from . import paths
@@ -30,7 +31,8 @@ def missing():
 
 
 def lan_supported():
-    return (paths.FIRMWARE / "net" / "lan.py").exists()
+    # The data plane (firmware/dataplane.py) joins the LAN port to the ESP engine.
+    return (paths.FIRMWARE / "dataplane.py").exists()
 
 
 def heading(text):
@@ -54,6 +56,21 @@ def show_device(board):
                 c["state"], c["encr"], c["keylen"], c["integ"], "/" + c["dh"] if c["dh"] else "", c["spi_in"],
                 c["spi_out"], ",".join(c["local_ts"]), ",".join(c["remote_ts"])))
             print("    counters: " + " ".join("%s=%s" % kv for kv in sorted(c["counters"].items())))
+    dp = status.get("dataplane")
+    if dp:
+        lan = dp["lan"]
+        print("data plane: tunnel MTU %d, LAN->tunnel %d, tunnel->LAN %d, dropped: no policy %d, no SA %d"
+              % (dp["tunnel_mtu"], lan["to_tunnel"], lan["to_lan"], dp["esp"]["no_policy"], dp["esp"]["no_sa"]))
+
+
+def wait_status_change(board, before, timeout=5.0):
+    """The device rewrites its status file every 2 s while SAs exist: wait for the counters to move."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = board.sas()
+        if now is not None and before is not None and now["child"] != before["child"]:
+            return
+        time.sleep(0.2)
 
 
 def run(work):
@@ -87,10 +104,12 @@ def run(work):
             ok = True
             if with_lan:
                 heading("ping %s (hq) from the LAN host %s through the tunnel" % (netns.HQ_HOST, netns.LAN_HOST))
+                before = board.sas()
                 rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=3)
                 print(out.strip())
                 ok = bool(rtts) and None not in rtts
                 heading("the device's view after the ping")
+                wait_status_change(board, before)
                 show_device(board)
             else:
                 print("\n(the firmware has no LAN port yet: host mode, no LAN ping)")

@@ -26,7 +26,8 @@ class Tunnel:
     """Everything the head office needs for one device, from its point of view: `name` (connection
     name), `hq_id` / `device_id` (identity texts, strongSwan syntax), `hq_addr` (None = any),
     `device_addr`, `ike` / `esp` (lists of strongSwan proposal strings, defaults expanded),
-    `local_ts` / `remote_ts` (the head office's: the device's remote / local selectors), lifetimes in
+    `local_ts` / `remote_ts` (the head office's: the device's remote / local selectors), `host_mode`
+    (the device's own WAN address is its selector), lifetimes in
     seconds (see lifetimes()), `dpd_delay`, `psk` (bytes) and `psk_fingerprint`."""
 
     def __init__(self, cfg, peer, name=None, hq_addr=None, device_addr=None):
@@ -41,6 +42,7 @@ class Tunnel:
         self.esp = [str(s) for s in peer.esp_proposals]
         self.local_ts = list(peer.remote_ts)
         self.remote_ts = list(peer.local_ts)
+        self.host_mode = cfg.wan.ip + "/32" in self.remote_ts  # the tunnel ends at the device itself
         self.ike_life = lifetimes(peer.ike_lifetime, peer.ike_rekey_margin)
         self.child_life = lifetimes(peer.child_lifetime, peer.child_rekey_margin)
         self.dpd_delay = peer.dpd_delay
@@ -110,6 +112,11 @@ def swanctl_connection(t):
         "            %s {" % t.child,
         "                local_ts = %s" % _value(_cidrs(t.local_ts)),
         "                remote_ts = %s" % _value(_cidrs(t.remote_ts)),
+    ]
+    if t.host_mode:
+        lines += ["                # Host mode: the selector is the device's own address. Fine with kernel IPsec",
+                  "                # (XFRM); kernel-libipsec cannot route it (\"conflicts with IKE traffic\")."]
+    lines += [
         "                esp_proposals = %s" % _value(",".join(t.esp)),
         "                rekey_time = %s" % _dur(child_rekey),
         "                rand_time = %s" % _dur(child_rand),
@@ -175,14 +182,9 @@ def _printable_psk(t, vendor):
 
 
 def _wildcard(cidr):
+    """'10.10.0.0/16' -> '10.10.0.0 0.0.255.255' (address and wildcard mask, as ACLs take them)."""
     net, plen = cidr.split("/")
-    mask = (0xFFFFFFFF >> int(plen)) if int(plen) else 0xFFFFFFFF
-    return "%s %s" % (net, ".".join(str((mask >> s) & 0xFF) for s in (24, 16, 8, 0)))
-
-
-def _netmask(cidr):
-    net, plen = cidr.split("/")
-    mask = (0xFFFFFFFF << (32 - int(plen))) & 0xFFFFFFFF
+    mask = 0xFFFFFFFF >> int(plen)
     return "%s %s" % (net, ".".join(str((mask >> s) & 0xFF) for s in (24, 16, 8, 0)))
 
 
@@ -267,9 +269,7 @@ def huawei(t, include_psk):
     rule = 5
     for a in t.local_ts:
         for b in t.remote_ts:
-            src, dst = a.split("/"), b.split("/")
-            out.append(" rule %d permit ip source %s %s destination %s %s" % (
-                rule, src[0], _wildcard(a).split()[1], dst[0], _wildcard(b).split()[1]))
+            out.append(" rule %d permit ip source %s destination %s" % (rule, _wildcard(a), _wildcard(b)))
             rule += 5
     out += ["ike proposal 10",
             " encryption-algorithm %s" % _HUAWEI_ENCR[encr[0]],
@@ -305,7 +305,7 @@ def huawei(t, include_psk):
             " sa duration time-based %d" % child_rekey]
     pfs = _esp_pfs(t)
     if pfs:
-        out.append(" pfs %s" % _HUAWEI_GROUP[pfs])
+        out.append(" pfs dh-group%d" % pfs)
     out.append("# then on the WAN interface: ipsec policy BRANCHGATE")
     return "\n".join(out) + "\n"
 
@@ -386,7 +386,7 @@ def run(args):
     return 0
 
 
-def _addr(text):
+def ipv4_arg(text):
     config = firmware_module("config")
     try:
         config.parse_ipv4(text)
@@ -403,8 +403,8 @@ def register(subparsers):
     p.add_argument("--root", required=True, metavar="DIR", help="the device's filesystem (sim board root)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--hq-id", metavar="ID", help="the head office's identity (selects the device's peer entry)")
-    p.add_argument("--hq-addr", type=_addr, metavar="ADDR", help="the head office's own address (default: any)")
-    p.add_argument("--device-addr", type=_addr, metavar="ADDR",
+    p.add_argument("--hq-addr", type=ipv4_arg, metavar="ADDR", help="the head office's own address (default: any)")
+    p.add_argument("--device-addr", type=ipv4_arg, metavar="ADDR",
                    help="the address head office reaches the device at (default: its WAN address; "
                         "give the public address when the device sits behind a NAT router)")
     p.add_argument("--name", metavar="NAME", help="connection name (default: from the device's identity)")

@@ -1,15 +1,22 @@
-"""`branchgate provision --root DIR`: give a sim board (its filesystem at DIR) its identity, head-office
-peer, pre-shared key, selectors, proposals and addressing. The settings are validated and committed by
-the firmware's own config store (firmware/config.py, imported under CPython), so the host accepts
-exactly what the device accepts. The PSK is read from a file or stdin, never from the command line,
-and is never printed; only its fingerprint (an HMAC under the PSK) is."""
+"""`branchgate provision --root DIR | --port PORT`: give a board its identity, head-office peer,
+pre-shared key, selectors, proposals and addressing: a sim board's filesystem at DIR, or a device (a
+board, or the sim board's pty) over its serial console with the provisioning protocol (link.py,
+firmware/provision.py). The settings are validated by the firmware's own config store
+(firmware/config.py, imported under CPython), so the host accepts exactly what the device accepts; the
+device validates and commits them again, atomically. The PSK is read from a file or stdin (or made by
+--generate-psk), never from the command line, and is never printed; only its fingerprint (an HMAC
+under the PSK) is, which the device reports back to confirm what it stored."""
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
 from .cli import CliError
 from .fwimport import firmware_module
+
+PSK_BYTES = 32  # --generate-psk: 256 random bits
+RESTART_TIMEOUT = 60.0  # a board reboots and brings its WAN up in seconds; the sim in less than one
 
 # Settings fields -> the option a user typed, to name it in errors.
 _OPTION_FOR = (
@@ -109,14 +116,42 @@ def _user_message(msg):
     return msg
 
 
+def check_psk(psk, force=False):
+    """Refuse a weak PSK (the firmware's rule) unless force."""
+    weak = firmware_module("config").psk_weakness(psk)
+    if weak and not force:
+        raise CliError("weak PSK: %s (use a longer random one: --generate-psk FILE, or --force)" % weak)
+
+
+def generate_psk(path):
+    """PSK_BYTES random bytes, written to a new file readable by its owner only -> the PSK."""
+    psk = os.urandom(PSK_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError("--generate-psk %s: the file exists; not overwriting a key (use --psk-file to "
+                       "provision it)" % path) from None
+    except OSError as e:
+        raise CliError("--generate-psk %s: %s" % (path, e.strerror or e)) from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(psk)
+    return psk
+
+
+def validate(settings, psk):
+    """-> (secrets dict, config.Config) as the device will store them; CliError naming the option."""
+    config = firmware_module("config")
+    secrets = config.secrets_for({settings["peers"][0]["name"]: psk})
+    try:
+        return secrets, config.validate(settings, secrets)
+    except config.ConfigError as e:
+        raise CliError(_user_message(str(e))) from None
+
+
 def provision_root(root, settings, psk, force=False):
     """Validate and commit settings + PSK into the sim board filesystem at root -> config.Config."""
     config = firmware_module("config")
-    if not force:
-        weak = config.psk_weakness(psk)
-        if weak:
-            raise CliError("weak PSK: %s (use a longer random one, e.g. 32 bytes from /dev/urandom, "
-                           "or --force)" % weak)
+    check_psk(psk, force)
     root = Path(root)
     if root.exists() and not root.is_dir():
         raise CliError("--root %s: not a directory" % root)
@@ -131,18 +166,85 @@ def provision_root(root, settings, psk, force=False):
         raise CliError("--root %s: %s" % (root, e.strerror or e)) from None
 
 
-def run(args):
-    settings = build(args)
-    psk = read_psk(args.psk_file)
-    cfg = provision_root(args.root, settings, psk, force=args.force)
+def _psk(args, settings):
+    """The PSK from --psk-file, or a new one from --generate-psk once the settings are known good."""
+    if args.generate_psk is None:
+        psk = read_psk(args.psk_file)
+        check_psk(psk, args.force)
+        return psk
+    validate(settings, b"\0" * PSK_BYTES)  # no key file for settings that cannot be used
+    psk = generate_psk(args.generate_psk)
+    print("generated a %d-byte PSK in %s (mode 0600)" % (PSK_BYTES, args.generate_psk))
+    return psk
+
+
+def _describe(cfg):
     config = firmware_module("config")
     peer = cfg.peers[0]
-    print("provisioned %s: generation %d, config fingerprint %s" % (
-        os.path.join(args.root, config.config_dir()), cfg.generation, cfg.fingerprint))
     print("  id %s, WAN %s, LAN %s" % (cfg.id, cfg.wan.cidr, cfg.lan.cidr if cfg.lan else "none (host mode)"))
     print("  peer %s (%s): %s <-> %s, PSK fingerprint %s" % (
         peer.name, peer.id, ",".join(peer.local_ts), ",".join(peer.remote_ts),
         config.psk_fingerprint(peer.psk)))
+
+
+def run(args):
+    settings = build(args)
+    psk = _psk(args, settings)
+    if args.port is not None:
+        return run_port(args, settings, psk)
+    cfg = provision_root(args.root, settings, psk, force=True)  # (the PSK was checked above)
+    config = firmware_module("config")
+    print("provisioned %s: generation %d, config fingerprint %s" % (
+        os.path.join(args.root, config.config_dir()), cfg.generation, cfg.fingerprint))
+    _describe(cfg)
+    return 0
+
+
+def provision_port(link, settings, secrets, cfg, restart=True, progress=print, restart_timeout=RESTART_TIMEOUT):
+    """Provision the device on an open link.Link: stage the settings and secrets, commit (the device
+    checks the host's fingerprint before it writes), confirm the PSK fingerprint, and restart it into
+    the new configuration. -> the device's hello after the restart (or before, without restart)."""
+    from .link import LinkError
+    config = firmware_module("config")
+    hello = link.wait_hello(restart_timeout)
+    progress("device %s: firmware %s, %s mode, config generation %s, fingerprint %s" % (
+        hello["device"], hello["fw"], hello["mode"], hello["generation"], hello["fingerprint"]))
+    link.request("begin")
+    text = config.canon(settings)
+    link.put("settings", text, lambda done, total: progress("  settings: %d/%d bytes" % (done, total)))
+    link.put("secrets", config.canon(secrets))
+    progress("  secrets: sent (write-only)")
+    reply = link.request("commit", fp=cfg.fingerprint, timeout=10.0)
+    peer = cfg.peers[0]
+    if reply.get("fingerprint") != cfg.fingerprint:
+        raise LinkError("the device committed fingerprint %s, expected %s" % (reply.get("fingerprint"), cfg.fingerprint))
+    if reply.get("psk", {}).get(peer.name) != config.psk_fingerprint(peer.psk):
+        raise LinkError("the device reports a different PSK fingerprint for peer %s" % peer.name)
+    progress("committed generation %d, config fingerprint %s; PSK fingerprint %s confirmed" % (
+        reply["generation"], reply["fingerprint"], reply["psk"][peer.name]))
+    if not restart:
+        return hello
+    link.request("reboot")
+    progress("restarting the device ...")
+    after = link.wait_hello(restart_timeout, boot_not=hello["boot"])
+    if after.get("fingerprint") != cfg.fingerprint:
+        raise LinkError("the device restarted with config fingerprint %s, not %s" % (after.get("fingerprint"), cfg.fingerprint))
+    if after.get("mode") != "run":
+        raise LinkError("the device restarted in safe mode (%s): the tunnel is not running" % after.get("reason"))
+    progress("device running the new configuration (fingerprint %s)" % cfg.fingerprint)
+    return after
+
+
+def run_port(args, settings, psk):
+    from .link import Link, LinkError
+    secrets, cfg = validate(settings, psk)
+    _describe(cfg)
+    try:
+        with Link(args.port, timeout=args.timeout) as link:
+            provision_port(link, settings, secrets, cfg, restart=not args.no_restart,
+                           progress=lambda line: print(line, flush=True))
+    except LinkError as e:
+        raise CliError(str(e)) from None
     return 0
 
 
@@ -160,8 +262,12 @@ def add_options(p):
     p.add_argument("--id", required=True, help="our IKE identity: FQDN, user@domain, IPv4 or keyid:...")
     p.add_argument("--peer-id", required=True, help="the head office's IKE identity")
     p.add_argument("--peer-name", default="hq", help="name of the head-office peer (default: hq)")
-    p.add_argument("--psk-file", required=True, metavar="FILE",
-                   help="file holding the pre-shared key, or - for stdin (never on the command line)")
+    key = p.add_mutually_exclusive_group(required=True)
+    key.add_argument("--psk-file", metavar="FILE",
+                     help="file holding the pre-shared key, or - for stdin (never on the command line)")
+    key.add_argument("--generate-psk", metavar="FILE",
+                     help="make a random %d-byte PSK, write it to FILE (new, mode 0600) and provision it"
+                          % PSK_BYTES)
     p.add_argument("--psk", "--secret", nargs="?", action=_RefusePsk, help=argparse.SUPPRESS)
     p.add_argument("--force", action="store_true", help="accept a weak PSK")
     p.add_argument("--wan", required=True, metavar="ADDR/PREFIX", help="our WAN address, e.g. 192.0.2.2/24")
@@ -189,5 +295,11 @@ def register(subparsers):
                               description=__doc__.split("\n\n")[0], allow_abbrev=False)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--root", metavar="DIR", help="the sim board's filesystem (created if missing)")
+    target.add_argument("--port", metavar="PORT",
+                        help="the device's serial console (e.g. /dev/ttyUSB0, or the sim board's pty)")
     add_options(p)
+    p.add_argument("--no-restart", action="store_true",
+                   help="with --port: commit only; the device keeps running its old configuration until reset")
+    p.add_argument("--timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="with --port: wait this long for each reply before sending again (default 1)")
     p.set_defaults(func=run)

@@ -2,14 +2,19 @@
 runs it on the MicroPython unix port with the ESP32's heap budget, in the current network namespace,
 with DIR as the board's filesystem root. Host interfaces are never touched: the firmware binds the WAN
 address its config names, which the namespace's owner has put on an interface."""
+import fcntl
 import hashlib
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
+import tty
 from pathlib import Path
 
 from . import mpy, paths
@@ -83,13 +88,14 @@ def run(args):
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     cause = "power-on"
+    console = PtyConsole(args.console_log) if args.console == "pty" else StdioConsole()
     try:
         while True:
             env[RESET_CAUSE_ENV] = cause
             (root / HEARTBEAT).unlink(missing_ok=True)
             # Own process group: a terminal's Ctrl-C reaches the board once, through forward().
             child = state["child"] = subprocess.Popen(command(args.heap), cwd=str(root), env=env,
-                                                      start_new_session=True)
+                                                      start_new_session=True, **console.child_kwargs())
             rc = _wait(child, root / HEARTBEAT)
             cause = RESET_EXITS.get(rc)
             if cause is None or state["stopping"]:
@@ -99,6 +105,67 @@ def run(args):
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+class StdioConsole:
+    """The firmware's console is this process's stdin/stdout. A stdin that is not a terminal (/dev/null
+    in a test, a script's pipe) becomes a pipe that stays quiet: the firmware reads its console."""
+
+    def child_kwargs(self):
+        return {} if sys.stdin is not None and sys.stdin.isatty() else {"stdin": subprocess.PIPE}
+
+
+class PtyConsole:
+    """The board's serial console on a pseudo-terminal, as a USB-serial adapter gives one: the
+    firmware runs with a pty as its controlling terminal and stdio (no echo, no line editing, no
+    output processing; ISIG kept, so Ctrl-C on a terminal reaches it), and a second pty, whose path
+    is printed, is the port a tool (pyserial, screen, `branchgate provision --port`) opens. A relay
+    thread copies between the two and survives firmware restarts and tools coming and going; with
+    nobody on the port, the device's output is dropped as on an unplugged cable. `log` (a path)
+    collects every byte the device sent."""
+
+    def __init__(self, log=None):
+        self.dev_master, self.dev_slave = os.openpty()
+        self.port_master, port_slave = os.openpty()
+        self.path = os.ttyname(port_slave)
+        attrs = termios.tcgetattr(self.dev_slave)
+        attrs[0] &= ~(termios.IXON | termios.IXOFF | termios.ICRNL | termios.INLCR | termios.IGNCR
+                      | termios.ISTRIP | termios.BRKINT | termios.PARMRK)
+        attrs[1] &= ~termios.OPOST
+        attrs[3] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
+        attrs[6][termios.VMIN], attrs[6][termios.VTIME] = 1, 0
+        attrs[6][termios.VQUIT] = attrs[6][termios.VSUSP] = 0  # a stray ^\ or ^Z must not stop the board
+        termios.tcsetattr(self.dev_slave, termios.TCSANOW, attrs)
+        tty.setraw(port_slave)
+        self._keep = port_slave  # held open: the port stays usable while no tool has it open
+        for fd in (self.dev_master, self.port_master):
+            os.set_blocking(fd, False)
+        self.log = open(log, "ab") if log else None
+        threading.Thread(target=self._relay, daemon=True).start()
+        print("console: %s" % self.path, flush=True)
+
+    def child_kwargs(self):
+        def controlling_tty():  # runs in the child after setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        fd = self.dev_slave
+        return {"stdin": fd, "stdout": fd, "stderr": fd, "preexec_fn": controlling_tty}
+
+    def _relay(self):
+        ends = {self.dev_master: self.port_master, self.port_master: self.dev_master}
+        while True:
+            for fd in select.select(list(ends), [], [])[0]:
+                try:
+                    data = os.read(fd, 4096)
+                except (BlockingIOError, OSError):
+                    time.sleep(0.01)  # EIO: no process on the other side of that pty just now
+                    continue
+                if fd == self.dev_master and self.log is not None:
+                    self.log.write(data)
+                    self.log.flush()
+                try:
+                    os.write(ends[fd], data)
+                except (BlockingIOError, OSError):
+                    pass  # the other side's buffer is full: a serial line drops bytes too
 
 
 def _wait(child, heartbeat):
@@ -136,4 +203,8 @@ def register(subparsers):
     r.add_argument("--heap", default=os.environ.get(HEAP_ENV) or DEFAULT_HEAP, type=_heap_size,
                    help="MicroPython heap size, e.g. 112k (default: $%s or %s, the ESP32 budget)"
                    % (HEAP_ENV, DEFAULT_HEAP))
+    r.add_argument("--console", choices=("stdio", "pty"), default="stdio",
+                   help="the board's serial console: this terminal (default), or a pseudo-terminal whose "
+                        "path is printed ('console: /dev/pts/N') for `branchgate provision --port` and pyserial")
+    r.add_argument("--console-log", metavar="FILE", help="with --console pty: append every byte the board sends")
     r.set_defaults(func=run)

@@ -4,6 +4,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import charon as charon_mod
 import conftest
@@ -17,6 +18,7 @@ LOSSY_RETRANSMIT = {"retransmit_timeout": "0.5", "retransmit_tries": 6, "retrans
 IKE = "aes256-sha256-x25519"   # the fastest group on the sim board: the tests are about faults
 ESP = "aes256-sha256"
 SOAK_ENV = "BRANCHGATE_SOAK_SECONDS"
+UDPBLAST = str(Path(__file__).resolve().parent / "udpblast.py")
 
 
 def soak_seconds(default=600):
@@ -29,6 +31,34 @@ def hq_conf(psk, remote=netns.DEVICE_WAN, ike=IKE, esp=ESP, conn_extra=None, chi
     return charon_mod.tunnel_conf(netns.HQ_WAN, remote, simboard.HQ_ID, simboard.DEVICE_ID, psk, netns.HQ_SUBNET,
                                   netns.LAN_SUBNET, ike=ike, esp=esp, conn=conn, conn_extra=conn_extra,
                                   child_extra=child_extra)
+
+
+def multi_conf(psk, conns, remote=netns.DEVICE_WAN, ike=IKE, esp=ESP):
+    """swanctl.conf with several connections to the device, {conn name: [child names]}, all with
+    the same identities and PSK (as tunnel_conf writes one). Each CHILD SA gets its own /27 of head
+    office's subnet (strongSwan refuses a second CHILD SA with the same selectors; its userspace
+    ESP installs a route per CHILD SA, sourced from an address of hq inside the selector: see
+    hq_addresses())."""
+    connections = {}
+    n = 0
+    for i, (name, kids) in enumerate(conns.items()):
+        children = {}
+        for k in kids:
+            children[k] = {"local_ts": "10.10.1.%d/27" % (32 * n), "remote_ts": netns.LAN_SUBNET, "esp_proposals": esp}
+            n += 1
+        connections[name] = {"version": 2, "local_addrs": netns.HQ_WAN, "remote_addrs": remote, "proposals": ike,
+                             "encap": True, "local": {"auth": "psk", "id": simboard.HQ_ID},
+                             "remote": {"auth": "psk", "id": simboard.DEVICE_ID}, "children": children,
+                             # configs strongSwan sees as different, or it reuses one IKE SA for all
+                             "keyingtries": i + 1}
+    secrets = {"ike-hq": {"id-1": simboard.HQ_ID, "id-2": simboard.DEVICE_ID, "secret": psk}}
+    return charon_mod.render({"connections": connections, "secrets": secrets})
+
+
+def hq_addresses(lab, count):
+    """An address in each /27 multi_conf() gives a CHILD SA (10.10.1.1 is the first), on hq's lo."""
+    for n in range(1, count):
+        lab.hq.ip("addr", "add", "10.10.1.%d/32" % (32 * n + 1), "dev", "lo")
 
 
 def start_charon(request, lab, workdir, settings=None, log_levels=None):
@@ -123,7 +153,7 @@ def alive(board):
 
 def console_faults(board, mark=0):
     """Lines showing a crash or exhaustion on the device's console."""
-    bad = ("Traceback", "MemoryError", "internal error", "out of memory")
+    bad = ("Traceback", "MemoryError", "internal error", "out of memory", "board reset", "watchdog", "safe mode")
     return [l for l in board.log_since(mark).splitlines() if any(b in l for b in bad)]
 
 

@@ -84,3 +84,26 @@ def test_hq_config_brings_the_tunnel_up_with_the_sim_board(lab, hq_charon, sim_b
     assert 0 < int(sa["rekey-time"]) <= 3240
     dev = board.wait_log(r"CHILD SA ([0-9a-f]{8})_i ([0-9a-f]{8})_o established", timeout=10)
     assert (dev.group(1), dev.group(2)) == (child["spi-out"], child["spi-in"])
+
+
+def test_fleet_hq_file_brings_up_a_fleet_device(lab, hq_charon, sim_build, tmp_path, request):
+    """`branchgate fleet`: its combined swanctl.conf loads whole, and the sim board running the root
+    fleet wrote for one row comes up with head office using that file as it is."""
+    inv = tmp_path / "devices.csv"
+    # (local_ts: not host mode's WAN /32, which kernel-libipsec cannot route: "conflicts with IKE traffic")
+    inv.write_text("name,id,wan,local_ts,remote_ts\n"
+                   "gw1,%s,%s/%d,%s,%s\n" % (simboard.DEVICE_ID, netns.DEVICE_WAN, netns.WAN_PREFIX, netns.LAN_SUBNET,
+                                            netns.HQ_SUBNET)
+                   + "gw2,gw2.example.net,10.99.0.3/24,10.20.2.0/24,%s\n" % netns.HQ_SUBNET)
+    p = subprocess.run(simboard.BRANCHGATE + ["fleet", "--inventory", str(inv), "--out", str(tmp_path / "out"),
+                                              "--hq-id", simboard.HQ_ID, "--hq-addr", netns.HQ_WAN],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    board = simboard.SimBoard(lab, tmp_path / "out" / "gw1")  # its root: out/gw1/root, as fleet wrote it
+    request.addfinalizer(board.stop)
+    board.start()
+    loaded = hq_charon.load((tmp_path / "out" / "swanctl.conf").read_text()).stdout
+    assert "loaded ike secret 'ike-gw1'" in loaded and "loaded ike secret 'ike-gw2'" in loaded, loaded
+    assert "successfully loaded 2 connections" in loaded, loaded
+    child = hq_charon.wait_for(lambda c: c.installed_children("gw1"), timeout=15, what="gw1 CHILD SA")[0]
+    assert (child["local-ts"], child["remote-ts"]) == ([netns.HQ_SUBNET], [netns.LAN_SUBNET])

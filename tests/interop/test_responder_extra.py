@@ -74,3 +74,30 @@ def test_ikev1_logged_and_dropped(lab, hq_charon, psk, tmp_path):
         tr.wait_agree(hq_charon, board)
     finally:
         board.stop()
+
+
+def test_device_rekeys_child_at_soft_expiry(lab, hq_charon, sim_board, psk):
+    # The device's CHILD lifetime is the shorter one: it rekeys (at 10 s - 1 s margin) and deletes
+    # the old SA itself; strongSwan follows.
+    board = tr.bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-modp2048",
+                        device={"child_lifetime": "10s"})
+    sa, child = tr.wait_agree(hq_charon, board)
+    seen = [child["spi-in"]]
+    for _ in range(2):
+        sa, child = tr.wait_new(hq_charon, board, tr.child_spi, seen, timeout=15)
+        seen.append(child["spi-in"])
+        assert child["dh-group"] == "MODP_2048"
+    assert "rekeying CHILD SA" in board.log_since()
+
+
+def test_simultaneous_child_rekeys(lab, hq_charon, sim_board, psk):
+    # Both sides rekey the CHILD SA at about the same moment (RFC 7296 2.8.1): whatever the order,
+    # the two end up with one CHILD SA they agree on, again and again.
+    board = tr.bring_up(lab, hq_charon, sim_board, psk, device={"child_lifetime": "10s"},
+                        child_extra={"rekey_time": "9s", "life_time": "20s", "rand_time": "0s"})
+    sa, child = tr.wait_agree(hq_charon, board)
+    seen = [child["spi-in"]]
+    for _ in range(3):
+        sa, child = tr.wait_new(hq_charon, board, tr.child_spi, seen, timeout=20)
+        seen.append(child["spi-in"])
+    assert hq_charon.established()[0]["initiator-spi"] == sa["initiator-spi"]

@@ -1,0 +1,40 @@
+"""The heap budget (issue 6): with the firmware loaded as .mpy (bytecode in RAM, the stock-MicroPython
+path), the sim board at -X heapsize=112k brings up 4 IKE SAs with 2 CHILD SAs each and forwards
+traffic through an hour of head-office rekeys without a MemoryError (tests/simrig.py budget_run: 48
+CHILD and 8 IKE rekeys, 48 liveness checks, echo traffic through every CHILD SA after each event,
+checked with keys derived on our side; simulated time, run back to back in a few seconds).
+
+The firmware does not fit yet: `make bench` (bench_heap) measured a peak of 336 KB on this 64-bit sim
+on 2026-11-27 (180 KB held once up with no SA; 7 KB more per CHILD SA). So the 112k run is a strict
+xfail, which turns into a failure the day the firmware fits (then drop the mark), and the same
+scenario runs at MEASURED_HEAP to keep it working and to catch growth past today's figure."""
+import pytest
+
+import simrig
+
+BUDGET_HEAP = "112k"
+MEASURED_HEAP = "384k"  # bench_heap's peak (336 KB) and a margin; lower it as the firmware shrinks
+
+pytestmark = pytest.mark.skipif(bool(simrig.missing()), reason=simrig.missing() or "-")
+
+
+def check(r):
+    assert r["ok"], "%s at %s:\n%s" % (r["why"], r["heap"], r["log"][-3000:])
+    assert (r["child_rekeys"], r["ike_rekeys"], r["dpd"]) == (48, 8, 48)
+    assert r["pings_answered"] == r["pings_sent"] == 432
+
+
+@pytest.mark.xfail(strict=True, reason="over budget: the firmware needs ~336 KB on the 64-bit sim (make bench)")
+def test_four_ike_sas_two_children_each_an_hour_of_rekeys_at_112k():
+    check(simrig.budget_run(BUDGET_HEAP))
+
+
+def test_the_budget_scenario_at_todays_measured_heap():
+    check(simrig.budget_run(MEASURED_HEAP))
+
+
+@pytest.mark.soak
+def test_eight_hours_of_rekeys_at_todays_measured_heap():
+    r = simrig.budget_run(MEASURED_HEAP, timeline=simrig.Timeline(minutes=480))
+    assert r["ok"], "%s:\n%s" % (r["why"], r["log"][-3000:])
+    assert r["child_rekeys"] == 384 and r["pings_answered"] == r["pings_sent"]
