@@ -16,6 +16,7 @@
 #
 # Without a LAN port (host mode) the tunnel ends at the device: the gateway answers echo requests
 # to its addresses through the tunnel and drops the rest, counted.
+import select
 import time
 
 from micropython import const
@@ -23,10 +24,11 @@ from micropython import const
 from ipsec import engine
 from net import ipv4
 
-KEEPALIVE_MS = const(20000)     # RFC 3948 2.3: a 0xFF keepalive after this long without ESP out
+_KEEPALIVE_MS = const(20000)    # RFC 3948 2.3: a 0xFF keepalive after this long without ESP out
 _ETH_MTU = const(1500)          # the WAN's path MTU (Ethernet; lwIP does no IP fragmentation)
 _FRAME_IP = const(1522)         # the gateway's frame buffers after their Ethernet header
 _LAN_BUDGET = const(16)         # frames handled per poll event: the WAN gets its turn in between
+_WAN_BUDGET = const(16)         # datagrams read from UDP 4500 per poll event, likewise
 _TICK_MS = const(1000)
 
 
@@ -49,6 +51,9 @@ class DataPlane:
         self._tick_t = time.ticks_ms()
         fw.tunnel_out = self._to_tunnel
         wan.on_esp = self._from_tunnel
+        # Is another datagram waiting on UDP 4500? ipoll(0) answers without blocking or allocating.
+        self._natt = select.poll()
+        self._natt.register(wan.s4500, select.POLLIN)
 
     def register(self, poller, flags):
         if self.pollable is not None:
@@ -57,6 +62,22 @@ class DataPlane:
     def poll(self):
         """The LAN port is readable: forward what waits there."""
         self.fw.poll(_LAN_BUDGET)
+
+    def wan_input(self):
+        """UDP 4500 is readable: read what waits there (ESP, and IKE behind the non-ESP marker) in one
+        go, as poll() costs the loop a round of timers each time."""
+        wan = self.wan
+        sock = wan.s4500
+        wan.handle(sock)
+        for _ in range(_WAN_BUDGET - 1):
+            if not self._waiting():
+                return
+            wan.handle(sock)
+
+    def _waiting(self):
+        for _ in self._natt.ipoll(0):
+            return True
+        return False
 
     def _to_tunnel(self, ip, n):
         v = self.eng.seal(ip, n)
@@ -79,7 +100,7 @@ class DataPlane:
             self.fw.deliver(out, n)
 
     def tick(self):
-        """Keepalives to the peers of UDP-encapsulated SAs after KEEPALIVE_MS without ESP out. Called
+        """Keepalives to the peers of UDP-encapsulated SAs after _KEEPALIVE_MS without ESP out. Called
         every loop iteration; does its work once a second."""
         now = time.ticks_ms()
         if time.ticks_diff(now, self._tick_t) < _TICK_MS:
@@ -96,7 +117,7 @@ class DataPlane:
             last = idle.get(sa.peer)
             if last is None:
                 idle[sa.peer] = now     # the SA is new: its first keepalive is due in 20 s
-            elif time.ticks_diff(now, last) >= KEEPALIVE_MS:
+            elif time.ticks_diff(now, last) >= _KEEPALIVE_MS:
                 self.wan.send_keepalive(sa.peer)
                 self.counters["keepalives"] += 1
                 idle[sa.peer] = now

@@ -2,17 +2,43 @@
 # crash count, safe mode, and (when the tunnel side is running) SAs and counters. main records the
 # boot facts and the running board here; status() reads them. Never key material: the SA part is
 # ike/status.py's snapshot, which has none.
+#
+# Uptime is summed from tick to tick: ticks_diff spans only 6.2 days on an ESP32 (ticks wrap at 2**30
+# ms), a box's uptime months. Once up for recovery.HEALTHY_MS, the boot stops counting as a crash.
 import gc
 import time
 
-_boot = {"started": None, "reset_cause": None, "crashes": 0, "safe_mode": None, "board": None}
+import log
+import recovery
+
+_boot = {"reset_cause": None, "crashes": 0, "safe_mode": None, "board": None}
+_up = [0, 0, None, False]  # seconds, leftover ms, ticks at the last tick(), crash counter cleared
 _running = None  # main.Board once up: .responder, .wan, .sad
+_LOG = log.Logger("boot")
 
 
 def booted(reset_cause, crashes):
-    _boot["started"] = time.ticks_ms()
+    _up[2] = time.ticks_ms()
     _boot["reset_cause"] = reset_cause
     _boot["crashes"] = crashes
+
+
+def tick():
+    """Advance the uptime; main's loop calls it every iteration (it must come at least every 6 days)."""
+    now = time.ticks_ms()
+    ms = _up[1] + time.ticks_diff(now, _up[2])
+    _up[0] += ms // 1000
+    _up[1] = ms % 1000
+    _up[2] = now
+    if not _up[3] and _up[0] * 1000 >= recovery.HEALTHY_MS:
+        _up[3] = True
+        recovery.healthy()
+        _LOG.info("up for %d s: crash counter cleared" % _up[0])
+
+
+def uptime_s():
+    tick()
+    return _up[0]
 
 
 def board(name):
@@ -32,7 +58,7 @@ def status():
     """{"uptime_s", "heap_free", "heap_used", "reset_cause", "crashes", "safe_mode", "board",
     "ike", "child", "counters"}; SAs and counters empty while the tunnel side is not running."""
     b = _boot
-    out = {"uptime_s": time.ticks_diff(time.ticks_ms(), b["started"]) // 1000, "heap_free": gc.mem_free(),
+    out = {"uptime_s": uptime_s(), "heap_free": gc.mem_free(),
            "heap_used": gc.mem_alloc(), "reset_cause": b["reset_cause"], "crashes": b["crashes"],
            "safe_mode": b["safe_mode"], "board": b["board"], "ike": [], "child": [], "counters": {}}
     r = _running

@@ -8,7 +8,6 @@
 import gc
 import select
 import sys
-import time
 
 import board
 import cfgview
@@ -63,8 +62,10 @@ class Board:
         try:
             for ev in events:
                 obj = ev[0]
-                if obj is wan.s500 or obj is wan.s4500:
+                if obj is wan.s500:
                     wan.handle(obj)
+                elif obj is wan.s4500:
+                    self.dp.wan_input()
                 elif obj is self.dp.pollable:
                     self.dp.poll()
                 elif obj is sys.stdin:
@@ -97,12 +98,11 @@ class Board:
     def run(self):
         timeout = 0
         wdt = self.wdt
-        healthy = recovery.HealthTimer()
         try:
             while True:
                 timeout = self.step(timeout)
                 wdt.feed()
-                healthy.tick()
+                health.tick()
         except KeyboardInterrupt:
             _LOG.info("shutting down")
             self.responder.shutdown()

@@ -121,13 +121,14 @@ class Console:
             line = bytes(buf)
             buf[:] = b""
             if line.startswith(MARK):
-                self.frame(line)
+                self.request(line)
         elif len(buf) >= MAX_IN:
             buf[:] = b""  # too long for a frame: line noise or log text
         else:
             buf.append(b)
 
-    def frame(self, line):
+    def request(self, line):
+        """Answer one frame line (damaged: dropped)."""
         rid = None
         after = None
         try:
@@ -212,16 +213,18 @@ class Console:
         del st
         gc.collect()
         import config
-        cfg = config.validate(settings, secrets)
-        if cfg.fingerprint != req.get("fp"):
-            raise ValueError("commit: fingerprint %s is not the host's (damaged transfer?)" % cfg.fingerprint)
-        cfg = config.save(self.root, settings, secrets)
-        psk = {}
-        for p in cfg.peers:
-            psk[p.name] = config.psk_fingerprint(p.psk)
+        try:
+            cfg = config.validate(settings, secrets)
+            if cfg.fingerprint != req.get("fp"):
+                raise ValueError("commit: fingerprint %s is not the host's (damaged transfer?)" % cfg.fingerprint)
+            cfg = config.save(self.root, settings, secrets)
+            psk = {}
+            for p in cfg.peers:
+                psk[p.name] = config.psk_fingerprint(p.psk)
+        finally:
+            if self.dev is not None:  # as main does after boot: the store's code is a third of the heap
+                del sys.modules["config"]
         _LOG.info("committed generation %d, fingerprint %s" % (cfg.generation, cfg.fingerprint))
-        if self.dev is not None:
-            del sys.modules["config"]  # as main does after boot: its code is a third of the heap
         return {"generation": cfg.generation, "fingerprint": cfg.fingerprint, "psk": psk}
 
     def op_status(self, req):

@@ -1,8 +1,9 @@
 # Coming back by itself: retries with backoff for what the environment gets wrong at boot (WAN link
 # down, address not there yet, no DHCP lease), and crash-loop detection for what the firmware gets
-# wrong. Every boot counts as a crash in a small file until it has run HEALTHY_MS; CRASH_LIMIT boots
-# in a row that did not get that far start the provisioning console only (safe mode). A power-on
-# reset starts the count afresh: a power cycle is the user's way out, not a crash.
+# wrong. Every boot counts as a crash in a small file until it has been up HEALTHY_MS (health.tick()
+# keeps the uptime); CRASH_LIMIT boots in a row that did not get that far start the provisioning
+# console only (safe mode). A power-on reset starts the count afresh: a power cycle is the user's
+# way out, not a crash.
 import sys
 import time
 
@@ -42,22 +43,6 @@ def boot(reset_cause, path=CRASH_FILE):
 
 def healthy(path=CRASH_FILE):
     set_crashes(0, path)
-
-
-class HealthTimer:
-    """Calls healthy() once, HEALTHY_MS after it was made."""
-
-    def __init__(self, path=CRASH_FILE, after_ms=HEALTHY_MS):
-        self.path = path
-        self.after = after_ms
-        self.start = time.ticks_ms()
-        self.done = False
-
-    def tick(self):
-        if not self.done and time.ticks_diff(time.ticks_ms(), self.start) >= self.after:
-            self.done = True
-            healthy(self.path)
-            _LOG.info("running for %d s: crash counter cleared" % (self.after // 1000))
 
 
 def sleep(ms, wdt=None):

@@ -1,6 +1,7 @@
 # IKE_AUTH with a pre-shared key, responder side (RFC 7296 1.2, 2.15): find the peer by IDi, verify
 # its AUTH in constant time, answer with IDr and our AUTH, and negotiate the first CHILD SA.
 # AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <message octets> | Nonce | prf(SK_p, ID body)).
+import cfgview
 import log
 from crypto import ct
 from crypto.hmac import hmac_sha256
@@ -48,17 +49,18 @@ def handle(r, s, msg, payloads):
         return _fail(r, s, "IKE_AUTH from %s without ID or AUTH payload (EAP is not supported)"
                      % identity.where(s))
     who = identity.describe(idi.id_type, idi.data)
-    peer = r.find_peer(idi.id_type, idi.data)
+    peer = cfgview.peer_for(r.cfg, idi.id_type, idi.data)
     if peer is None:
         return _fail(r, s, "AUTH failed: no peer configured with identity %s (from %s)" % (who, identity.where(s)))
     if a.method != const.SHARED_KEY_MESSAGE_INTEGRITY_CODE:
         return _fail(r, s, "AUTH failed for peer %s: it uses authentication method %d (certificates?), "
                      "we are configured for a pre-shared key" % (peer.name, a.method))
-    psk = r.psk(peer)
+    psk = peer.psk
     expect = psk_auth(psk, s.init_req, s.nr, s.keys.sk_pi, idi.id_type, idi.data)
     if not ct.eq(a.data, expect):
         return _fail(r, s, "AUTH failed for peer %s (wrong PSK?)" % peer.name)
-    our_type, our_data = r.our_id()
+    our_type = r.cfg.id.type
+    our_data = r.cfg.id.data
     reply = [message.IdR(our_type, our_data),
              message.Auth(const.SHARED_KEY_MESSAGE_INTEGRITY_CODE,
                           psk_auth(psk, s.init_resp, s.ni, s.keys.sk_pr, our_type, our_data))]

@@ -43,7 +43,7 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
         _LOG.warn("refusing CHILD SA for peer %s: %d CHILD SAs up (limit max_child_sas=%d)"
                   % (peer.name, r.child_count(), limit))
         return _error(const.NO_ADDITIONAL_SAS)
-    specs = r.esp_specs(peer)
+    specs = peer.esp_proposals
     chosen = proposal.select(specs, sa_p.proposals, const.PROTO_ESP,
                              ke.group if ke is not None else None, nonce_payload is None)
     if chosen is None:
@@ -83,7 +83,7 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     spi_out = bytes(chosen.spi)
     elen = cipher.key_bytes(chosen.encr, chosen.keylen)
     enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.keys.sk_d, ni, nr, elen, 32, gir)
-    c = sa_mod.ChildSa(spi_in, spi_out, chosen, local_ts, remote_ts, r.child_lifetime(peer))
+    c = sa_mod.ChildSa(spi_in, spi_out, chosen, local_ts, remote_ts, peer.child_lifetime * 1000)
     c.ts_text = ([ts.describe_one(x) for x in local_ts], [ts.describe_one(x) for x in remote_ts])
     # The initiator->responder keys protect what we receive.
     c.entry = r.sad.install(spi_in, spi_out, chosen.encr, elen * 8, enc_i, auth_i, enc_r, auth_r,

@@ -79,7 +79,7 @@ def _esp_seen(r, s):
     n = 0
     for c in s.children:
         if c.entry is not None:
-            n += r.esp_rx_packets(c)
+            n += c.entry.counters.get("packets_in", 0)
     if n != s.esp_rx:
         s.esp_rx = n
         return True
@@ -91,7 +91,7 @@ def timers(r, s, now, age):
     if s.state != sa_mod.ESTABLISHED:
         return
     peer = s.peer
-    life = r.ike_lifetime(peer)
+    life = peer.ike_lifetime * 1000
     if life and age >= life:
         delete_ike(r, s, "IKE SA lifetime expired (peer did not rekey)")
         return
@@ -106,13 +106,14 @@ def timers(r, s, now, age):
         if c.state == sa_mod.ESTABLISHED and life and time.ticks_diff(now, c.created) >= life:
             delete_child(r, s, c, "CHILD SA lifetime expired (peer did not rekey)")
             return
-        soft = r.child_rekey_time(peer)
+        # Soft expiry: we rekey then unless the head office did first.
+        soft = (peer.child_lifetime - peer.child_rekey_margin) * 1000
         if (c.state == sa_mod.ESTABLISHED and soft and time.ticks_diff(now, c.created) >= soft
                 and not c.rekey_refused and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
             from ike import rekey_child
             rekey_child.start(r, s, c)
             return
-    delay = r.dpd_delay(peer)
+    delay = peer.dpd_delay * 1000
     if delay and time.ticks_diff(now, s.last_rx) >= delay:
         if _esp_seen(r, s):
             s.last_rx = now

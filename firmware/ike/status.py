@@ -56,7 +56,8 @@ def snapshot(r):
     dp = getattr(r, "dataplane", None)  # main's data plane (ESP engine + LAN gateway), once wired
     return {"ike": ikes, "child": children, "counters": r.counters,
             "dataplane": dp.status() if dp is not None else None,
-            "uptime_s": time.ticks_diff(now, r.started) // 1000, "heap_free": gc.mem_free()}
+            "uptime_s": time.ticks_diff(now, r.started) // 1000,
+            "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None}
 
 
 # Algorithm names as strongSwan prints them (swanctl --list-sas --raw), so tests compare directly.

@@ -24,6 +24,7 @@
 import hashlib
 import struct
 
+import micropython
 from micropython import const
 
 from ipsec.sad import (BYTES_IN, BYTES_OUT, DUMMY_DROPS, EXPIRED_DROPS, ICV_FAILURES, PACKETS_IN,
@@ -58,6 +59,28 @@ def inner_mtu(path_mtu, encap=True):
     """The largest inner packet whose ESP packet, in IPv4 (and UDP if encap), fits path_mtu."""
     room = path_mtu - c.IP_HDR_LEN - (c.UDP_HDR_LEN if encap else 0) - _OVERHEAD
     return (room // 16) * 16 - c.ESP_TRAILER_LEN
+
+
+@micropython.viper
+def _diff(a, ao: int, b, n: int) -> int:
+    """OR of a[ao+i] ^ b[i] for i < n: zero iff the bytes are equal, in constant time (no early
+    exit). Viper: 9x the bytecode loop on a 16-byte ICV (identity casts under CPython's shim)."""
+    p = ptr8(a)
+    q = ptr8(b)
+    d = 0
+    for i in range(n):
+        d |= p[ao + i] ^ q[i]
+    return d
+
+
+@micropython.viper
+def _pad_diff(buf, o: int, k: int) -> int:
+    """Zero iff buf[o:o+k] is the padding 1, 2, ..., k (RFC 4303 2.4), in constant time."""
+    p = ptr8(buf)
+    d = 0
+    for i in range(k):
+        d |= p[o + i] ^ (i + 1)
+    return d
 
 
 def _icv(ipad, opad, hdr, body):
@@ -215,10 +238,7 @@ class Engine:
         cnt = sa.c
         rx = self.rx
         o = _CT + (m << 4)
-        diff = 0
-        for i in range(_ICV):   # constant time: no early exit
-            diff |= rx[o + i] ^ digest[i]
-        if diff:
+        if _diff(rx, o, digest, _ICV):
             cnt[ICV_FAILURES] += 1
             return DROP_ICV
         sa.window.update((rx[4] << 8) | rx[5], (rx[6] << 8) | rx[7])
@@ -231,10 +251,7 @@ class Engine:
         if n < 0:
             cnt[PAD_ERRORS] += 1
             return DROP_PAD
-        diff = 0
-        for i in range(pad):
-            diff |= out[n + i] ^ (i + 1)
-        if diff:
+        if _pad_diff(out, n, pad):
             cnt[PAD_ERRORS] += 1
             return DROP_PAD
         nh = out[end - 1]

@@ -1,6 +1,12 @@
 """ICMP messages the gateway originates (RFC 792, RFC 1191) and the Internet checksum (RFC 1071,
 incremental update RFC 1624) that ICMP, IPv4 and TCP share. Everything works in place on
-preallocated buffers: no allocation."""
+preallocated buffers: no allocation.
+
+The checksums are viper code (machine code: the build compiles with the target's -march): over a
+1400-byte packet 36x faster than bytecode, over an IPv4 header 7x (tests/bench/mp_lan.py). Under
+CPython (tests/shims) the same source runs as plain Python: ptr8() is the identity there and the
+sums never leave 32 bits, so both give the same results."""
+import micropython
 from micropython import const
 
 from net import const as c
@@ -9,28 +15,33 @@ from net import const as c
 _QUOTE_DATA = const(8)
 
 
-def csum(buf, off, n, acc=0):
+@micropython.viper
+def csum(buf, off: int, n: int) -> int:
     """Ones' complement sum of buf[off:off+n] as 16-bit big-endian words, folded to 16 bits (not
     inverted): 0xFFFF over data that carries a correct checksum."""
-    end = off + (n & ~1)
+    p = ptr8(buf)
+    acc = 0
+    end = off + (n & -2)
     i = off
     while i < end:
-        acc += (buf[i] << 8) | buf[i + 1]
+        acc += (p[i] << 8) | p[i + 1]
         i += 2
     if n & 1:
-        acc += buf[end] << 8
+        acc += p[end] << 8
     # Folding twice is enough: the sum of < 2**15 words fits 31 bits (ESP32 small ints).
     acc = (acc & 0xFFFF) + (acc >> 16)
     return (acc & 0xFFFF) + (acc >> 16)
 
 
-def csum20(b, o):
+@micropython.viper
+def csum20(b, o: int) -> int:
     """csum(b, o, 20) for the common IPv4 header without options, unrolled: high and low bytes
-    summed apart, half the time of the loop."""
-    s = (((b[o] + b[o + 2] + b[o + 4] + b[o + 6] + b[o + 8] + b[o + 10] + b[o + 12] + b[o + 14]
-           + b[o + 16] + b[o + 18]) << 8)
-         + b[o + 1] + b[o + 3] + b[o + 5] + b[o + 7] + b[o + 9] + b[o + 11] + b[o + 13] + b[o + 15]
-         + b[o + 17] + b[o + 19])
+    summed apart."""
+    p = ptr8(b)
+    s = (((p[o] + p[o + 2] + p[o + 4] + p[o + 6] + p[o + 8] + p[o + 10] + p[o + 12] + p[o + 14]
+           + p[o + 16] + p[o + 18]) << 8)
+         + p[o + 1] + p[o + 3] + p[o + 5] + p[o + 7] + p[o + 9] + p[o + 11] + p[o + 13] + p[o + 15]
+         + p[o + 17] + p[o + 19])
     s = (s & 0xFFFF) + (s >> 16)
     return (s & 0xFFFF) + (s >> 16)
 
@@ -44,15 +55,18 @@ def put_csum(buf, off, n, at):
     buf[at + 1] = s & 0xFF
 
 
-def csum_update(buf, at, old, new):
+@micropython.viper
+def csum_update(buf, at: int, old: int, new: int):
     """RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): fix the checksum at buf[at] after a 16-bit word of
     the covered data changed from `old` to `new`. A field at an odd offset from the start of the
-    covered data passes its two bytes swapped (the ones' complement sum is byte-order symmetric)."""
-    s = (~((buf[at] << 8) | buf[at + 1]) & 0xFFFF) + (~old & 0xFFFF) + new
+    covered data passes its two bytes swapped (the ones' complement sum is byte-order symmetric).
+    (x ^ 0xFFFF is ~x on 16 bits.)"""
+    p = ptr8(buf)
+    s = (((p[at] << 8) | p[at + 1]) ^ 0xFFFF) + (old ^ 0xFFFF) + new
     s = (s & 0xFFFF) + (s >> 16)
-    s = ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
-    buf[at] = s >> 8
-    buf[at + 1] = s & 0xFF
+    s = ((s & 0xFFFF) + (s >> 16)) ^ 0xFFFF
+    p[at] = s >> 8
+    p[at + 1] = s & 0xFF
 
 
 def is_echo_request(buf, o, hl, total):

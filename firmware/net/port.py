@@ -6,7 +6,8 @@ A port driver (net/ports/*) provides:
   port.pollable         an object for select.poll().register(obj, select.POLLIN); it polls readable
                         while at least one frame is waiting.
   port.recv_into(buf)   copy one waiting frame into buf (len(buf) >= BUF_SIZE) and return its length;
-                        0 when none is waiting. Never blocks and allocates nothing.
+                        0 when none is waiting. Never blocks and allocates nothing (except the
+                        sim's AF_PACKET driver: the bytes object its recv() returns, see there).
   port.send(buf, n)     transmit buf[0:n] as one frame; True when the port took it, False when it had
                         no room (the caller counts the drop). Frames shorter than ETH_ZLEN may be
                         zero-padded inside buf. Allocates nothing.

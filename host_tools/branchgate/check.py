@@ -73,7 +73,8 @@ def _proposals(texts, protocol):
     try:
         specs = P.parse_list(texts, protocol)
     except P.ProposalError as e:
-        raise CliError(str(e)) from None
+        option = "--ike-proposal" if protocol == C.PROTO_IKE else "--esp-proposal"
+        raise CliError(str(e).replace("ike_proposals", option).replace("esp_proposals", option)) from None
     out = []
     for spec in specs:
         t = [M.Transform(C.TRANS_ENCR, i, kl) for i, kl in spec.encr]

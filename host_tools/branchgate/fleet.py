@@ -96,6 +96,12 @@ class Device:
             raise CliError("%s: %s: %s" % (args.inventory, where, e)) from None
         self.port = row.get("port") or None
         self.device_addr = row.get("device_addr") or None
+        if self.device_addr is not None:
+            try:
+                firmware_module("config").parse_ipv4(self.device_addr)
+            except ValueError:
+                raise CliError("%s: %s: device_addr '%s' is not an IPv4 address"
+                               % (args.inventory, where, self.device_addr)) from None
         self.where = where
         self.psk = None
         self.cfg = None

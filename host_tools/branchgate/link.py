@@ -7,6 +7,7 @@ without a reply in time is sent again with the same id, and the device answers a
 cache instead of running it twice.
 """
 import json
+import os
 import random
 import time
 import zlib
@@ -101,7 +102,8 @@ class Link:
         try:
             self.ser = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as e:
-            raise LinkError("cannot open %s: %s" % (port, getattr(e, "strerror", None) or e)) from None
+            why = os.strerror(e.errno) if isinstance(getattr(e, "errno", None), int) else e
+            raise LinkError("cannot open %s: %s" % (port, why)) from None
         self.ser.reset_input_buffer()
 
     def close(self):
@@ -149,7 +151,7 @@ class Link:
                         raise DeviceError("device: %s" % reply.get("error", "unknown error"))
                     return reply
         raise NoReply("no reply from the device on %s to '%s' (is the branchgate firmware running "
-                        "there?)" % (self.port, op))
+                      "there?)" % (self.port, op))
 
     def hello(self, **kw):
         reply = self.request("hello", **kw)
@@ -181,6 +183,7 @@ class Link:
             except NoReply:
                 pass  # booting, or the hello was damaged on the line
             if time.monotonic() > deadline:
-                raise LinkError("the device on %s did not come back within %.0f s" % (self.port, timeout))
+                raise NoReply("no answer from the device on %s within %.0f s (is the branchgate firmware "
+                              "running there?)" % (self.port, timeout))
             time.sleep(0.1)
 

@@ -1,7 +1,35 @@
-"""Compile firmware sources to .mpy with mpy-cross (the bytecode the board loads)."""
+"""Compile firmware sources to .mpy with mpy-cross (the bytecode the board loads). Functions marked
+@micropython.viper or @micropython.native become machine code, so every compile names the target's
+architecture: a chip's from its board definition, the sim board's from its own micropython binary."""
+import functools
+import platform
 import subprocess
 import sys
 from pathlib import Path
+
+# mpy-cross -march names by MicroPython's native architecture number (MP_NATIVE_ARCH_*, py/persistentcode.h),
+# which a MicroPython reports in sys.implementation._mpy above bit 10.
+NATIVE_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
+                "xtensawin", "rv32imc", "rv64imc")
+# The same from `uname -m`, for when the micropython binary cannot be asked.
+_MACHINES = {"x86_64": "x64", "amd64": "x64", "i386": "x86", "i686": "x86", "riscv64": "rv64imc"}
+
+
+@functools.lru_cache(maxsize=None)
+def sim_arch():
+    """-march for the sim board: the architecture the unix port's micropython binary runs native code
+    for (x64 on an x86_64 host). RuntimeError if it has none."""
+    exe = Path(sys.executable).parent / "micropython"
+    try:
+        p = subprocess.run([str(exe), "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                           capture_output=True, text=True, timeout=30)
+        arch = NATIVE_ARCHS[int(p.stdout)]
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        arch = _MACHINES.get(platform.machine().lower())
+    if arch is None:
+        raise RuntimeError("no native code emitter for this host (%s): the sim board cannot run the firmware's "
+                           "viper functions" % platform.machine())
+    return arch
 
 
 def _mpy_cross():
@@ -11,12 +39,11 @@ def _mpy_cross():
 
 
 def compile_file(src, dst, march=None):
-    """Compile one .py to dst (.mpy); raise RuntimeError with mpy-cross's message on a syntax error."""
+    """Compile one .py to dst (.mpy) for architecture `march` (default: the sim board's); raise
+    RuntimeError with mpy-cross's message on a syntax error."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    cmd = _mpy_cross() + ["-o", str(dst)]
-    if march:
-        cmd.append("-march=" + march)
+    cmd = _mpy_cross() + ["-o", str(dst), "-march=" + (march or sim_arch())]
     p = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError("mpy-cross %s: %s" % (src, (p.stderr or p.stdout).strip()))
@@ -24,9 +51,9 @@ def compile_file(src, dst, march=None):
 
 
 def compile_tree(src_dir, out_dir, march=None, keep_py=("main.py", "boot.py")):
-    """Compile every .py under src_dir into out_dir, keeping the layout. Files named in keep_py at the
-    top level are copied as source (MicroPython runs boot.py/main.py only as .py). Returns the paths
-    written, relative to out_dir."""
+    """Compile every .py under src_dir into out_dir for `march` (default: the sim board's), keeping the
+    layout. Files named in keep_py at the top level are copied as source (MicroPython runs
+    boot.py/main.py only as .py). Returns the paths written, relative to out_dir."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     written = []
     for src in sorted(src_dir.rglob("*.py")):

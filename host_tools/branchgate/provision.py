@@ -7,7 +7,6 @@ device validates and commits them again, atomically. The PSK is read from a file
 --generate-psk), never from the command line, and is never printed; only its fingerprint (an HMAC
 under the PSK) is, which the device reports back to confirm what it stored."""
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from .fwimport import firmware_module
 
 PSK_BYTES = 32  # --generate-psk: 256 random bits
 RESTART_TIMEOUT = 60.0  # a board reboots and brings its WAN up in seconds; the sim in less than one
+BOOT_TIMEOUT = 15.0  # for the first answer: a board may just be booting
 
 # Settings fields -> the option a user typed, to name it in errors.
 _OPTION_FOR = (
@@ -204,9 +204,9 @@ def provision_port(link, settings, secrets, cfg, restart=True, progress=print, r
     """Provision the device on an open link.Link: stage the settings and secrets, commit (the device
     checks the host's fingerprint before it writes), confirm the PSK fingerprint, and restart it into
     the new configuration. -> the device's hello after the restart (or before, without restart)."""
-    from .link import LinkError
+    from .link import DeviceError, LinkError
     config = firmware_module("config")
-    hello = link.wait_hello(restart_timeout)
+    hello = link.wait_hello(BOOT_TIMEOUT)
     progress("device %s: firmware %s, %s mode, config generation %s, fingerprint %s" % (
         hello["device"], hello["fw"], hello["mode"], hello["generation"], hello["fingerprint"]))
     link.request("begin")
@@ -214,10 +214,19 @@ def provision_port(link, settings, secrets, cfg, restart=True, progress=print, r
     link.put("settings", text, lambda done, total: progress("  settings: %d/%d bytes" % (done, total)))
     link.put("secrets", config.canon(secrets))
     progress("  secrets: sent (write-only)")
-    reply = link.request("commit", fp=cfg.fingerprint, timeout=10.0)
+    # A commit takes a while on a board (config store import, validation, three flash writes); sent again
+    # while it runs, it is answered from the reply cache, not committed twice.
+    try:
+        reply = link.request("commit", fp=cfg.fingerprint, timeout=max(link.timeout, 2.0), retries=6)
+    except DeviceError as e:
+        if "out of memory" in str(e) and hello["mode"] == "run":
+            raise DeviceError("%s: the config store does not fit next to the running tunnel; start the device "
+                              "in safe mode (button held at boot) and provision again" % e) from None
+        raise
     peer = cfg.peers[0]
     if reply.get("fingerprint") != cfg.fingerprint:
-        raise LinkError("the device committed fingerprint %s, expected %s" % (reply.get("fingerprint"), cfg.fingerprint))
+        raise LinkError("the device committed fingerprint %s, expected %s"
+                        % (reply.get("fingerprint"), cfg.fingerprint))
     if reply.get("psk", {}).get(peer.name) != config.psk_fingerprint(peer.psk):
         raise LinkError("the device reports a different PSK fingerprint for peer %s" % peer.name)
     progress("committed generation %d, config fingerprint %s; PSK fingerprint %s confirmed" % (
@@ -228,7 +237,8 @@ def provision_port(link, settings, secrets, cfg, restart=True, progress=print, r
     progress("restarting the device ...")
     after = link.wait_hello(restart_timeout, boot_not=hello["boot"])
     if after.get("fingerprint") != cfg.fingerprint:
-        raise LinkError("the device restarted with config fingerprint %s, not %s" % (after.get("fingerprint"), cfg.fingerprint))
+        raise LinkError("the device restarted with config fingerprint %s, not %s"
+                        % (after.get("fingerprint"), cfg.fingerprint))
     if after.get("mode") != "run":
         raise LinkError("the device restarted in safe mode (%s): the tunnel is not running" % after.get("reason"))
     progress("device running the new configuration (fingerprint %s)" % cfg.fingerprint)

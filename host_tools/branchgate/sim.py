@@ -37,7 +37,7 @@ def micropython_exe():
 
 
 def _sources_digest(src):
-    h = hashlib.sha256()
+    h = hashlib.sha256(mpy.sim_arch().encode())  # the viper functions' machine code is in the build
     for f in sorted(src.rglob("*.py")):
         h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
@@ -48,7 +48,10 @@ def build_firmware(src=None, build_root=None):
     sim boards may start at the same time, so a tree is built aside and renamed into place."""
     src = Path(src or paths.FIRMWARE)
     build_root = Path(build_root or paths.BUILD / "sim")
-    out = build_root / _sources_digest(src)
+    try:
+        out = build_root / _sources_digest(src)
+    except RuntimeError as e:
+        raise CliError(str(e)) from None
     if out.is_dir():
         return out
     build_root.mkdir(parents=True, exist_ok=True)
@@ -162,10 +165,24 @@ class PtyConsole:
                 if fd == self.dev_master and self.log is not None:
                     self.log.write(data)
                     self.log.flush()
-                try:
-                    os.write(ends[fd], data)
-                except (BlockingIOError, OSError):
-                    pass  # the other side's buffer is full: a serial line drops bytes too
+                self._send(ends[fd], data)
+
+    def _send(self, fd, data):
+        for _ in range(3):
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+            if not data:
+                return
+            if fd == self.port_master:
+                # Nobody reads the port: drop the device output waiting there (as an unplugged
+                # cable would have), rather than stall the board behind it.
+                termios.tcflush(self._keep, termios.TCIFLUSH)
+            else:
+                time.sleep(0.01)  # the firmware is busy; a frame is small, its input buffer frees soon
 
 
 def _wait(child, heartbeat):

@@ -31,8 +31,8 @@ def describe(hello, st):
         "  up %d s, reset cause %s, %d crashes before this boot, heap free %d of %d" % (
             st["uptime_s"], st.get("reset_cause"), st.get("crashes", 0), st["heap_free"],
             st["heap_free"] + st.get("heap_used", 0)),
-        "  config generation %s, fingerprint %s%s" % (st["generation"], st["fingerprint"],
-                                                     ", ERROR: %s" % st["config_error"] if st.get("config_error") else ""),
+        "  config generation %s, fingerprint %s%s" % (
+            st["generation"], st["fingerprint"], ", ERROR: %s" % st["config_error"] if st.get("config_error") else ""),
         "SAs: %d IKE, %d CHILD" % (len(st.get("ike", [])), len(st.get("child", []))),
     ]
     lines += _sa_lines(st)

@@ -83,18 +83,31 @@ def test_child_sa_lifetime_across_the_wrap():
     assert events == ["soft", "hard"]
 
 
-def test_crash_counter_cleared_after_healthy_running_across_the_wrap():
-    path = scratch("crashes")
-    reset_clock(1000)
-    recovery.set_crashes(2, path)
-    t = recovery.HealthTimer(path, after_ms=60000)
-    C.advance(59000)
-    t.tick()
-    assert recovery.crashes(path) == 2
-    C.advance(1000)
-    t.tick()
-    assert recovery.crashes(path) == 0
-    os.remove(path)
+def test_uptime_and_crash_counter_across_wraps():
+    # Uptime is summed tick to tick: it outlasts the 6.2 days a single ticks_diff can span.
+    import health
+    d = scratch("health")
+    os.mkdir(d)
+    cwd = os.getcwd()
+    os.chdir(d)  # the crash counter lives in the board's root
+    try:
+        reset_clock(1000)
+        recovery.set_crashes(2)
+        health.booted("soft", 2)
+        C.advance(recovery.HEALTHY_MS - 1000)  # across the wrap
+        health.tick()
+        assert recovery.crashes() == 2
+        C.advance(1000)
+        health.tick()
+        assert recovery.crashes() == 0
+        for day in range(20):  # the ticks wrap three times more
+            C.advance(86400000)
+            health.tick()
+        assert health.uptime_s() == recovery.HEALTHY_MS // 1000 + 20 * 86400
+        os.remove(recovery.CRASH_FILE)
+    finally:
+        os.chdir(cwd)
+        os.rmdir(d)
 
 
 class FakeWdt:
@@ -150,3 +163,24 @@ def test_sim_watchdog_across_the_wrap():
     finally:
         os.chdir(cwd)
         os.rmdir(d)
+
+
+def test_longest_configurable_lifetimes_expire_on_the_chips_clock():
+    # ticks_diff spans +-2**29 ms (6.2 days) on the ESP32: the longest lifetime config.py accepts must
+    # still be measured right. Stepped a day at a time (the loop runs far more often), over a wrap.
+    import config
+    life = config.MAX_LIFETIME
+    reset_clock(86400000)
+    r, wan, sad = P.rig(ike_lifetime=life, child_lifetime=life, ike_rekey_margin=0, child_rekey_margin=0)
+    i, p = P.establish(r, wan)
+    elapsed = 0
+    while elapsed + 86400000 < life * 1000:
+        C.advance(86400000)
+        elapsed += 86400000
+        r.tick()
+        assert wan.sent == [], "deleted after %d s of a %d s lifetime" % (elapsed // 1000, life)
+    C.advance(life * 1000 - elapsed)
+    r.tick()
+    m, p = i.open(wan.pop()[0])
+    assert m.exchange == const.INFORMATIONAL and not m.is_response
+    assert P.first(p, message.Delete) is not None

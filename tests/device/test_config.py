@@ -122,7 +122,7 @@ def test_errors_name_the_field():
          "peers[0].ike_proposals: unsupported algorithm 'aes128gcm16' in ike_proposals"),
         (settings(esp_proposals=["aes192-sha256"]),
          "peers[0].esp_proposals: unsupported algorithm 'aes192' in esp_proposals"),
-        (settings(ike_lifetime=5), "peers[0].ike_lifetime: 5 is out of range 10-604800"),
+        (settings(ike_lifetime=5), "peers[0].ike_lifetime: 5 is out of range 10-518400"),
         (settings(child_lifetime="1h"), "peers[0].child_lifetime: must be an integer"),
         (settings(dpd_delay=True), "peers[0].dpd_delay: must be an integer"),
         (settings(child_lifetime=600, child_rekey_margin=600),

@@ -2,8 +2,8 @@
 #   micropython lan_device.py IFNAME STOPFILE
 # Runs the gateway (AF_PACKET port + ARP + IPv4 forwarder) with a stand-in tunnel that plays head
 # office: echo requests sent into the tunnel come back as replies through deliver(). Every frame is
-# handled under micropython.heap_lock(), so any allocation on the path fails the run. Exits when
-# STOPFILE appears, printing the counters.
+# handled under micropython.heap_lock() once the driver has read it, so any allocation on the path
+# fails the run. Exits when STOPFILE appears, printing the counters.
 import os
 import select
 import sys
@@ -55,11 +55,15 @@ def main():
     print("ready")
     while True:
         for _ in p.ipoll(100):
-            micropython.heap_lock()
-            try:
-                fw.poll()
-            finally:
-                micropython.heap_unlock()
+            while True:
+                n = port.recv_into(fw.rx)  # the one allocation: the frame recv() returns (afpacket.py)
+                if not n:
+                    break
+                micropython.heap_lock()
+                try:
+                    fw.input(n)
+                finally:
+                    micropython.heap_unlock()
         try:
             os.stat(stopfile)
             break

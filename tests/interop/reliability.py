@@ -19,6 +19,7 @@ IKE = "aes256-sha256-x25519"   # the fastest group on the sim board: the tests a
 ESP = "aes256-sha256"
 SOAK_ENV = "BRANCHGATE_SOAK_SECONDS"
 UDPBLAST = str(Path(__file__).resolve().parent / "udpblast.py")
+LANBLAST = str(Path(__file__).resolve().parent / "lanblast.py")
 
 
 def soak_seconds(default=600):
@@ -69,10 +70,11 @@ def start_charon(request, lab, workdir, settings=None, log_levels=None):
     return c
 
 
-def relay_lab():
+def relay_lab(lan=False):
     """hq (10.99.0.1/24; 10.10.1.1 on lo) -- relay namespace (front 10.99.0.3, NAT 10.99.0.4) --
     device (10.99.0.2/24): netns.hq_device()'s addressing with the relay in the middle, so every
-    datagram between head office and the device passes through it. A Lab with .relay added."""
+    datagram between head office and the device passes through it. A Lab with .relay added; with
+    lan, also netns.lan_device_hq()'s lan namespace (.lan, .lan_if, .device_lan_if)."""
     lab = netns.Lab()
     try:
         lab.hq = lab.netns("hq")
@@ -91,6 +93,11 @@ def relay_lab():
         lab.relay.ip("route", "add", netns.DEVICE_WAN + "/32", "dev", nat_if)
         netns._wait_reachable(lab.hq, netns.HQ_WAN, faultrelay.FRONT_IP)
         netns._wait_reachable(lab.device, netns.DEVICE_WAN, faultrelay.NAT_IP)
+        if lan:
+            lab.lan = lab.netns("lan")
+            lab.lan_if, lab.device_lan_if = lab.veth(lab.lan, "l0", lab.device, "l1")
+            lab.lan.ip("addr", "add", "%s/%d" % (netns.LAN_HOST, netns.LAN_PREFIX), "dev", lab.lan_if)
+            lab.lan.ip("route", "add", "default", "via", netns.DEVICE_LAN)
     except BaseException:
         lab.close()
         raise
@@ -165,9 +172,9 @@ def udp_counters(ns):
 
 
 def has_data_plane():
-    """Whether the firmware's main loop hands ESP to the ESP engine yet (issue 4)."""
+    """Whether the firmware's main loop runs the ESP data plane yet (issue 4)."""
     from branchgate import paths
-    return "on_esp" in (paths.FIRMWARE / "main.py").read_text()
+    return (paths.FIRMWARE / "dataplane.py").exists() and "dataplane" in (paths.FIRMWARE / "main.py").read_text()
 
 
 def figures(title, **values):

@@ -3,7 +3,14 @@ IKE_SA_INIT flood from many addresses and ports, and initiators that push past t
 The device must keep running with its heap back at its baseline, account for what it dropped, keep
 its established tunnel, and let a legitimate strongSwan in. Each test prints its FIGURES line.
 
-The blasts come from tests/interop/udpblast.py run by CPython in head office's namespace."""
+The blasts come from tests/interop/udpblast.py (WAN) and lanblast.py (LAN) run by CPython in the
+head-office and LAN-host namespaces.
+
+Per-source limits, as strongSwan's (config.py LIMIT_DEFAULTS, `limits` in the device's settings):
+cookie_threshold (8) half-open SAs in all, or cookie_threshold_ip (3) from one address, and every
+IKE_SA_INIT must bring our COOKIE back (RFC 7296 2.6: stateless, no DH); block_threshold (5)
+half-open SAs from one address and its IKE_SA_INITs are dropped unanswered (logged at debug only);
+max_half_open (16): TEMPORARY_FAILURE; max_ike_sas (4) / max_child_sas (8): NO_ADDITIONAL_SAS."""
 import json
 import subprocess
 import os
@@ -182,6 +189,35 @@ def test_init_flood_cookies_and_legit_initiator(request, lab, hq_charon, sim_boa
     assert rel.alive(board) and not rel.console_faults(board), rel.console_faults(board)
 
 
+@pytest.mark.soak
+def test_init_flood_soak(request, lab, hq_charon, sim_board, psk, tmp_path):
+    """Floods of 1,000 IKE_SA_INITs back to back for BRANCHGATE_SOAK_SECONDS, strongSwan bringing a
+    tunnel up and down between them; the device's least free heap and most half-open SAs shown."""
+    add_sources(lab, FLOOD_SOURCES)
+    board = sim_board(lab, psk=psk, ike_proposals=rel.IKE, esp_proposals=rel.ESP, timers={"half_open_timeout": 10})
+    hq_charon.load(rel.hq_conf(psk))
+    spec = {"target": netns.DEVICE_WAN, "sources": FLOOD_SOURCES, "sockets": 8, "count": 1000, "rate": 300}
+    watch = Watch(board)
+    deadline = time.monotonic() + rel.soak_seconds()
+    floods = handshakes = 0
+    while time.monotonic() < deadline:
+        f = tmp_path / "flood.json"
+        f.write_text(json.dumps(spec))
+        flood = lab.hq.popen([sys.executable, rel.UDPBLAST, "init-flood", f], stdout=subprocess.PIPE, text=True)
+        p = hq_charon.initiate(child="net", timeout=20)
+        assert "established" in p.stdout, p.stdout
+        handshakes += 1
+        while flood.poll() is None:
+            watch.sample()
+            time.sleep(0.05)
+        floods += 1
+        hq_charon.terminate(ike="branch")
+    rel.figures("IKE_SA_INIT flood soak", floods=floods, handshakes=handshakes, max_half_open=watch.max_half_open,
+                min_heap_free=watch.min_heap, device_counters=rel.status(board)["counters"])
+    assert watch.max_half_open <= 16
+    assert rel.alive(board) and not rel.console_faults(board), rel.console_faults(board)
+
+
 def test_limits_half_open_ike_child(request, lab, sim_board, psk, tmp_path):
     """Configured limits, each pushed past: per-address cookie and block thresholds, max_half_open
     (TEMPORARY_FAILURE), max_ike_sas and max_child_sas (NO_ADDITIONAL_SAS): the right answer, a log
@@ -227,3 +263,51 @@ def test_limits_half_open_ike_child(request, lab, sim_board, psk, tmp_path):
                 device_counters=s["counters"])
     assert len(s["ike"]) == 2 and len(s["child"]) == 3, s
     assert rel.alive(board) and not rel.console_faults(board), rel.console_faults(board)
+
+
+LAN_COUNT = int(os.environ.get("BRANCHGATE_LAN_FRAMES", 20000))
+
+
+def test_malformed_lan_frames(request, lan_lab, hq_charon, sim_board, psk, tmp_path):
+    """Malformed frames on the LAN port (runts, bad IPv4 headers and checksums, fragments, broken TCP
+    options, bad ARP, odd ethertypes...): the gateway counts and drops them, keeps its heap, and the
+    LAN host still reaches head office through the tunnel."""
+    if not rel.has_data_plane():
+        pytest.skip("the LAN port is not wired into firmware/main.py yet (issue 4)")
+    import test_dataplane as dp
+    lab = lan_lab
+    dp.result(dp.tool(lab.lan, "tx-csum-off", lab.lan_if))
+    board = sim_board(lab, psk=psk, ike_proposals=rel.IKE, esp_proposals=rel.ESP,
+                      lan="%s/%d" % (netns.DEVICE_LAN, netns.LAN_PREFIX), lan_port=lab.device_lan_if)
+    hq_charon.load(rel.hq_conf(psk))
+    hq_charon.initiate(child="net")
+    tr.wait_agree(hq_charon, board)
+    rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=2)
+    assert rtts and None not in rtts, out
+    heap_before = rel.heap_free(board)
+    before = rel.status(board)["dataplane"]["lan"]
+    mac = json.loads(lab.device.ip("-j", "link", "show", lab.device_lan_if).stdout)[0]["address"].replace(":", "")
+    spec = {"ifname": lab.lan_if, "device_mac": mac, "count": LAN_COUNT, "rate": 4000, "seed": 5}
+    f = tmp_path / "lan.json"
+    f.write_text(json.dumps(spec))
+    sent = json.loads(lab.lan.run([sys.executable, rel.LANBLAST, f], timeout=300).stdout.strip().splitlines()[-1])
+    last = None
+    for _ in range(20):  # until the gateway's frame counter stops moving across a status refresh
+        time.sleep(2.2)
+        after = rel.status(board)["dataplane"]["lan"]
+        if after == last:
+            break
+        last = after
+    heap_after = rel.heap_free(board)
+    delta = {k: after[k] - before[k] for k in after if after[k] != before[k]}
+    drops = sum(v for k, v in delta.items() if k.startswith("drop_"))
+    rel.figures("malformed LAN frames", sent=sent, counters_delta=delta, drops=drops, heap_before=heap_before,
+                heap_after=heap_after)
+    assert rel.alive(board) and not rel.console_faults(board), rel.console_faults(board)
+    assert delta.get("rx_frames", 0) >= 0.5 * sent["sent"], delta   # the device read them...
+    assert drops >= 0.5 * delta["rx_frames"], delta                     # ... and counted its drops
+    for k in ("drop_short", "drop_malformed", "drop_checksum", "drop_fragment", "drop_ethertype", "drop_policy"):
+        assert delta.get(k), (k, delta)
+    assert heap_after >= heap_before - 4096, (heap_before, heap_after)
+    rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=3)
+    assert rtts and None not in rtts, out

@@ -2,6 +2,7 @@
 
     python tests/unit/fuzz_responder.py [libFuzzer flags] NEW_CORPUS_DIR SEED_CORPUS_DIR   (atheris)
     python tests/unit/fuzz_responder.py --seeds DIR    write the seed corpus (tests/corpus/fuzz_responder)
+    python tests/unit/fuzz_responder.py --replay PATH...   run inputs once (regressions), no atheris
 
 The firmware's own modules run in-process (tests/shims for micropython/cryptolib, CPython stand-ins
 for time.ticks_*, gc.mem_free) against tests/device/ike_peer.py's scripted initiator, a fake WAN and
@@ -147,10 +148,29 @@ def write_seeds(out):
     return n
 
 
+def replay(paths):
+    """Run inputs (files, or every file of directories) once, without atheris; a traceback and
+    exit 1 at the first one that raises."""
+    h = Harness()
+    files = []
+    for p in map(Path, paths):
+        files += sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        try:
+            h.one_input(f.read_bytes())
+        except Exception:
+            print("FINDING: %s raised" % f, file=sys.stderr)
+            raise
+    print("replayed %d inputs, %d responder rebuilds" % (len(files), h.rebuilds))
+    return 0
+
+
 def main(argv):
     if argv[1:2] == ["--seeds"]:
         print("%d seeds written" % write_seeds(argv[2]))
         return 0
+    if argv[1:2] == ["--replay"]:
+        return replay(argv[2:])
     import atheris
     with atheris.instrument_imports(include=["ike", "crypto", "net", "cfgview", "config", "log"]):
         h = Harness()

@@ -48,7 +48,8 @@ def options(wan_addr, remote="10.1.0.0/16", **extra):
 def cli(*argv, timeout=60, check=True):
     p = subprocess.run(BRANCHGATE + list(map(str, argv)), capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
-        raise AssertionError("branchgate %s: rc %d\n%s%s" % (" ".join(map(str, argv)), p.returncode, p.stdout, p.stderr))
+        raise AssertionError("branchgate %s: rc %d\n%s%s"
+                             % (" ".join(map(str, argv)), p.returncode, p.stdout, p.stderr))
     return p
 
 
@@ -445,3 +446,50 @@ def test_killed_device_mid_commit_keeps_old_or_new(tmp_path, build):
     if strace:
         assert outcomes.get("old") and outcomes.get("new")
         assert any("+" in s for s in states)  # killed between the commit's first and last step
+
+
+def test_console_code_is_small_on_the_board_heap(tmp_path):
+    """provision.py is loaded only when the console is used; compiled as on the board, its code and a
+    Console with a frame in flight must stay small next to the tunnel (ESP32: 112 KB heap in all)."""
+    from branchgate import mpy
+    from mp import FIRMWARE, MICROPYTHON
+    build = tmp_path / "mpy"
+    for rel in ("provision.py", "log.py"):
+        mpy.compile_file(FIRMWARE / rel, build / rel.replace(".py", ".mpy"))
+    code = ("import gc, select, sys, log\ngc.collect()\nbase = gc.mem_alloc()\nimport provision\n"
+            "c = provision.Console(select.poll(), None, '/nonexistent', 'x')\n"
+            "for b in provision.frame('{\"id\": 1, \"op\": \"begin\"}')[:-1]: c.feed(b)\n"
+            "gc.collect()\nprint(gc.mem_alloc() - base)\n")
+    p = subprocess.run([MICROPYTHON, "-X", "heapsize=112k", "-c", code], env={"MICROPYPATH": str(build)},
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    used = int(p.stdout.split()[-1])
+    print("provision.mpy loaded with a Console: %d bytes of heap" % used)
+    assert used < 10 * 1024
+
+
+def test_pty_console_never_stalls_the_board(tmp_path):
+    """With no tool on the port, a chatty board is not blocked by its console (the output nobody
+    reads is dropped, as on an unplugged cable); a tool that opens the port later gets fresh output."""
+    console = sim.PtyConsole(tmp_path / "console.log")
+    code = "import sys, time\nfor i in range(3000): sys.stdout.write('INFO x: line %05d ' % i + 'y' * 60 + '\\n')\n" \
+           "sys.stdout.flush()\nprint('DONE', flush=True)\ntime.sleep(0.5)\nprint('FRESH', flush=True)\ntime.sleep(5)\n"
+    t = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True, **console.child_kwargs())
+    try:
+        deadline = time.monotonic() + 10
+        while b"DONE" not in (tmp_path / "console.log").read_bytes():
+            assert time.monotonic() < deadline, "the board blocked on its console"
+            time.sleep(0.05)
+        took = time.monotonic() - t
+        with link_mod.Link(console.path) as link:
+            texts = []
+            link.reader.on_text = texts.append
+            deadline = time.monotonic() + 5
+            while "FRESH" not in texts and time.monotonic() < deadline:
+                link.reader.feed(link._read())
+        assert texts[0] == "FRESH", texts[:3]
+    finally:
+        p.kill()
+        p.wait()
+    print("240 KB of console output with nobody on the port: %.2f s" % took)

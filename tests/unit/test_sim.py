@@ -43,9 +43,11 @@ def fake_firmware(tmp_path, monkeypatch):
 def run_cli(fw, build, root, sig, *extra, rc_file=None):
     env = dict(os.environ)
     env.pop(sim.HEAP_ENV, None)
+    # The parser is built first: other commands' modules find the real firmware when they load.
     code = ("import sys; from pathlib import Path; from branchgate import cli, paths; "
+            "args = cli.build_parser().parse_args(sys.argv[3:]); "
             "paths.FIRMWARE = Path(sys.argv[1]); paths.BUILD = Path(sys.argv[2]); "
-            "sys.exit(cli.main(sys.argv[3:]))")
+            "sys.exit(args.func(args) or 0)")
     p = subprocess.Popen([sys.executable, "-c", code, str(fw), str(build), "sim", "run", "--root", str(root), *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out = ""
