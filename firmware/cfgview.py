@@ -32,12 +32,18 @@ def _plain(v, depth):
 
 def load(root):
     """Load and validate the committed config -> Record; raises config.ConfigError. The config
-    module is unloaded afterwards (the caller should gc.collect())."""
+    module (and ike.proposal, ike.words) is unloaded afterwards (the caller should gc.collect())."""
     import config
     try:
         return _plain(config.load(root), 0)
     finally:
-        del sys.modules["config"]
+        # The proposal parser and its keyword tables go with it (loaded again to negotiate, or to
+        # name algorithms in a log line).
+        for name in ("config", "ike.proposal", "ike.words"):
+            if sys.modules.pop(name, None) is not None and "." in name:
+                pkg, leaf = name.split(".")
+                if hasattr(sys.modules[pkg], leaf):
+                    delattr(sys.modules[pkg], leaf)
 
 
 def peer_for(cfg, id_type, data):

@@ -9,10 +9,11 @@
 # work in their preallocated buffers, the idle timers are small ints in a dict keyed by the peer's
 # socket address object the SA already holds.
 #
-# ESP always travels UDP-encapsulated (RFC 3948) on the IKE port 4500 socket: strongSwan's userspace
-# ESP (kernel-libipsec, the only ESP this project's kernels offer) speaks nothing else and forces it
-# by faking NAT detection, and the ESP32's lwIP would need a second, raw socket per packet path. An
-# SA negotiated without NAT (plain ESP, IP protocol 50) is not sent: counted as no_encap.
+# ESP always travels UDP-encapsulated (RFC 3948) on the IKE port 4500 socket. Plain ESP (IP protocol
+# 50) would take a SOCK_RAW socket, which the unix port and the ESP32's lwIP both offer, but it cannot
+# be shown working here: strongSwan's userspace ESP (kernel-libipsec; these kernels have no XFRM ESP)
+# speaks only ESP-in-UDP and forces it by faking NAT detection, so every SA it negotiates is
+# encapsulated. An SA negotiated without NAT is not sent on: counted as no_encap (README).
 #
 # Without a LAN port (host mode) the tunnel ends at the device: the gateway answers echo requests
 # to its addresses through the tunnel and drops the rest, counted.
@@ -40,9 +41,13 @@ class DataPlane:
         self.wan = wan
         self._sad = sad
         lan = cfg.lan if port is not None else None
-        self.eng = eng = engine.Engine(sad, max_inner=_ETH_MTU, view_room=_FRAME_IP)
+        # Inner packets up to the tunnel MTU both ways: a bigger one would make an outer packet that
+        # needs IP fragmentation, which lwIP does not reassemble. The engine's view tables are sized
+        # for it (about 90 views per table).
+        mtu = engine.inner_mtu(_ETH_MTU, True)
+        self.eng = eng = engine.Engine(sad, max_inner=mtu, view_room=_FRAME_IP)
         self.fw = fw = ipv4.Forwarder(cfg.wan.addr, lan.addr if lan else None, lan.prefix if lan else 24,
-                                      port, engine.inner_mtu(_ETH_MTU, True))
+                                      port, mtu)
         self.port = port
         self.pollable = port.pollable if port is not None else None
         self._out = fw.deliver_view

@@ -52,9 +52,9 @@ def wan_ip(salt=0):
     return "127.%d.%d.%d" % (100 + salt % 100, n >> 8, n & 255 or 1)
 
 
-def provision(root, wan, peers=1, log_level="info", limits=None, **peer_over):
-    """Commit a config for `peers` head offices hq0..: identity hqK.example.net, remote 10.10.K.0/24,
-    host mode (the device's WAN address is its local selector)."""
+def provision(root, wan, peers=1, log_level="info", limits=None, lan=None, **peer_over):
+    """Commit a config for `peers` head offices hq0..: identity hqK.example.net, remote 10.10.K.0/24;
+    host mode (the device's WAN address is its local selector) unless `lan` ('a.b.c.d/nn')."""
     ps = []
     for k in range(peers):
         p = {"name": "hq%d" % k, "id": "hq%d.example.net" % k, "ike_proposals": [IKE], "esp_proposals": [ESP],
@@ -62,6 +62,8 @@ def provision(root, wan, peers=1, log_level="info", limits=None, **peer_over):
         p.update(peer_over)
         ps.append(p)
     settings = {"id": "branch.example.net", "wan": {"addr": wan + "/8"}, "peers": ps, "log_level": log_level}
+    if lan:
+        settings["lan"] = {"addr": lan}
     if limits:
         settings["limits"] = limits
     psks = {}
@@ -74,16 +76,18 @@ def provision(root, wan, peers=1, log_level="info", limits=None, **peer_over):
 class Device:
     """The firmware in `root` at `heap`; extra env for the board's stand-ins (reset cause, watchdog)."""
 
-    def __init__(self, root, heap="112k", env=None, build=None, prefix=()):
-        """prefix: argv before micropython's (e.g. `ip netns exec NS`)."""
+    def __init__(self, root, heap="112k", env=None, build=None, prefix=(), script=None):
+        """prefix: argv before micropython's (e.g. `ip netns exec NS`); script: run it instead of
+        `-m main` (tests/device is then on the path too)."""
         self.root = Path(root)
         self.build = build or sim.build_firmware()
         self.console = self.root / "console.log"
-        e = dict(os.environ, MICROPYPATH=str(self.build))
+        e = dict(os.environ, MICROPYPATH=str(self.build) + ("" if script is None else ":" + str(DEVICE_TESTS)))
         e.update(env or {})
         self._log = open(self.console, "wb")  # this start's console only
         # stdin a pipe nobody writes: a quiet serial line (at EOF the provisioning console would load)
-        self.proc = subprocess.Popen([*prefix, MICROPYTHON, "-X", "heapsize=" + heap, "-m", "main"], cwd=str(self.root),
+        run = ["-m", "main"] if script is None else [str(script)]
+        self.proc = subprocess.Popen([*prefix, MICROPYTHON, "-X", "heapsize=" + heap, *run], cwd=str(self.root),
                                      env=e, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self):
@@ -174,13 +178,15 @@ class Child:
 
 
 class HeadOffice:
-    """One IKE SA (and its CHILD SAs) of head office K with the device at `wan` (dotted quad)."""
+    """One IKE SA (and its CHILD SAs) of head office K with the device at `wan` (dotted quad). The
+    device's side of the tunnel is `device_ts` (default: its WAN address, host mode) and echo requests
+    go to `target` (default: the WAN address)."""
 
-    def __init__(self, k, wan, timeout=3.0, tries=4):
+    def __init__(self, k, wan, timeout=3.0, tries=4, device_ts=None, target=None):
         self.k = k
-        self.net = bytes((10, 10, k, 0))
         self.wan = wan
-        self.dev_ip = socket.inet_aton(wan)
+        self.device_ts = device_ts or wan + "/32"
+        self.dev_ip = socket.inet_aton(target or wan)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.timeout = timeout
@@ -246,7 +252,7 @@ class HeadOffice:
         i = self.i = P.Initiator(ident=b"hq%d.example.net" % self.k)
         i.init_response(self.exchange(i.sa_init(), natt=False))
         i.natt = True
-        m, p = i.open(self.exchange(i.auth(esp=ESP, tsi=(self._ts_hq(0),), tsr=("%s/32" % self.wan,))))
+        m, p = i.open(self.exchange(i.auth(esp=ESP, tsi=(self._ts_hq(0),), tsr=(self.device_ts,))))
         i.check_auth(p)
         prop = P.first(p, message.Sa)
         assert prop is not None, "IKE_AUTH without a CHILD SA: notifies %s" % P.notify_types(p)
@@ -258,7 +264,7 @@ class HeadOffice:
         ni = os.urandom(32)
         p = [] if rekey is None else [message.Notify(const.PROTO_ESP, rekey, const.REKEY_SA)]
         p += [message.Sa([P.esp_proposal(ESP, spi)]), message.Nonce(ni), message.TsI(P.selectors(self._ts_hq(n))),
-              message.TsR(P.selectors("%s/32" % self.wan))]
+              message.TsR(P.selectors(self.device_ts))]
         p = self.request(const.CREATE_CHILD_SA, p)
         sa = P.first(p, message.Sa)
         assert sa is not None, "CREATE_CHILD_SA refused: notifies %s" % P.notify_types(p)

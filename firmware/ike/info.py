@@ -108,8 +108,9 @@ def timers(r, s, now, age):
             return
         # Soft expiry: we rekey then unless the head office did first.
         soft = (peer.child_lifetime - peer.child_rekey_margin) * 1000
-        if (c.state == sa_mod.ESTABLISHED and soft and time.ticks_diff(now, c.created) >= soft
-                and not c.rekey_refused and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
+        due = c.rekey_due or time.ticks_diff(now, c.created) >= soft
+        if (c.state == sa_mod.ESTABLISHED and due and not c.rekey_refused
+                and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
             from ike import rekey_child
             rekey_child.start(r, s, c)
             return

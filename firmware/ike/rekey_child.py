@@ -61,6 +61,7 @@ def start(r, s, c, group=None):
         p.append(message.Ke(group, kp.public))
     p += [message.TsI(c.local_ts), message.TsR(c.remote_ts)]
     c.state = sa_mod.REKEYING
+    c.rekey_due = False
     c.collision = None
     _LOG.info("rekeying CHILD SA %s_i with peer %s" % (_hex(c.spi_in), s.name()))
 
@@ -76,6 +77,7 @@ def start(r, s, c, group=None):
 def _give_up(r, c, why, retry):
     c.state = sa_mod.ESTABLISHED
     c.rekey_after = time.ticks_add(time.ticks_ms(), RETRY_MS)
+    c.rekey_due = retry
     c.rekey_refused = not retry  # then the SA is left to its hard expiry
     _LOG.warn("rekey of CHILD SA %s_i: %s" % (_hex(c.spi_in), why))
     r.changed()

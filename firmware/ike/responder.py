@@ -25,10 +25,11 @@ _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side t
 # after, so their bytecode is not in the heap between handshakes (rekeys come hourly). Their
 # interned names stay; the code goes.
 _TRANSIENT = ("ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt", "ike.keys",
-              "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf")
+              "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
+              "ike.proposal")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
 TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
-IDLE_MS = 20             # this long without a datagram is idle enough to precompute a DH keypair
+IDLE_MS = 100            # this long without a datagram is idle enough to precompute a DH keypair
 STATUS_REFRESH_MS = 2000  # counters move without state changes: the status file is refreshed this often
 
 
@@ -61,6 +62,7 @@ class Responder:
         for p in cfg.peers:
             self._ts[p.name + "local_ts"] = [ts.from_cidr(c) for c in p.local_ts]
             self._ts[p.name + "remote_ts"] = [ts.from_cidr(c) for c in p.remote_ts]
+        unload_transient()
 
     # ---- configuration --------------------------------------------------------------------------
 
@@ -85,15 +87,15 @@ class Responder:
         return ms
 
     def sad_event(self, entry, kind):
-        """The SAD's lifetime events. Rekeying is left to the head office (its lifetimes are the
-        shorter ones), so a CHILD SA past its hard limit or out of sequence numbers is deleted at the
-        next chance (info.timers); the peer then negotiates a new one."""
-        if kind == "soft":
-            return
+        """The SAD's events: "soft" (lifetime) and "seq_limit" (sequence numbers running out) ask
+        for a rekey, "hard" for a delete; info.timers does either at the next chance."""
         for s in self.sas.values():
             c = s.child_by_in(entry.spi_in)
             if c is not None:
-                c.expired = kind
+                if kind == "hard":
+                    c.expired = kind
+                else:
+                    c.rekey_due = True
                 return
 
     def initial_contact(self, s):
@@ -191,6 +193,8 @@ class Responder:
         """One IKE datagram (non-ESP marker stripped) from `remote`; natt: it came on UDP 4500."""
         try:
             self._input(data, remote, natt)
+            if self.dirty:
+                self.flush_status(time.ticks_ms())  # the new state shows right after its log lines
         finally:
             unload_transient()
 
@@ -270,6 +274,13 @@ class Responder:
     def _request(self, s, data, exchange, msg_id, remote, natt):
         if msg_id == s.resp_id and s.resp is not None:
             if s.state == sa_mod.HALF_OPEN:
+                return None
+            if natt != s.natt or addr.key(remote) != addr.key(s.remote):
+                # A retransmission from elsewhere: a NAT rebound the peer while our answer was lost
+                # (2.23). Answered where it came from once it proves authentic, as strongSwan does;
+                # the SA itself moves with the peer's next new request.
+                if self._open(s, data)[0] is not None:
+                    self.wan.send_ike(s.resp, remote, natt)
                 return None
             self.send(s, s.resp)  # retransmitted request: the same answer, byte for byte
             return None

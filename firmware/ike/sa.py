@@ -26,7 +26,8 @@ class ChildSa:
         self.state = ESTABLISHED
         self.created = time.ticks_ms()
         self.rekeyed_at = None
-        self.expired = None       # the SAD's "hard" / "seq_limit" event: delete it
+        self.expired = None       # the SAD's "hard" event: delete it
+        self.rekey_due = False    # the SAD's "soft" / "seq_limit" event: rekey it
         self.rekey_after = None   # ticks before which we do not start a rekey (after a refusal)
         self.rekey_refused = False
         self.collision = None     # (Ni, Nr, new ChildSa) of the peer's rekey crossing ours (2.8.1)

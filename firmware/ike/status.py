@@ -14,15 +14,13 @@ from ike import identity
 from ike import sa as sa_mod
 from net import addr
 
+
 def flush(r, changed):
     snap = snapshot(r)
     if changed and log.enabled(log.INFO):
-        # Streamed, and not through the log ring: a status line with a few SAs is a kilobyte, and
-        # the ring would keep dozens of them in the heap.
-        out = sys.stdout
-        out.write("INFO status: ")
-        json.dump(snap, out)
-        out.write("\n")
+        # Not through the log ring (a status line with a few SAs is a kilobyte, and the ring would
+        # keep dozens of them in the heap), and in one write: a reader never sees half a line.
+        sys.stdout.write("INFO status: " + json.dumps(snap) + "\n")
     if r.status_path is not None:
         tmp = r.status_path + ".new"
         with open(tmp, "w") as f:

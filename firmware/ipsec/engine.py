@@ -11,9 +11,9 @@
 #
 # Neither allocates, apart from what MicroPython forces: each HMAC makes two sha256 objects and two
 # digests (hashlib has no copy() or reset), and the caller's recvfrom makes the datagram. How:
-# - Packets are built in two preallocated buffers. Slicing a memoryview allocates, so the views of
-#   every length a packet can have (16-byte steps) are made up front: _tx_ct[m] / _rx_ct[m] are the
-#   ciphertext of m blocks and _tx_pkt[m] the whole ESP packet around it.
+# - Packets are built in one preallocated buffer, shared by both directions. Slicing a memoryview
+#   allocates, so the views of every length a packet can have (16-byte steps) are made up front:
+#   _tx_ct[m] (= _rx_ct[m]) is the ciphertext of m blocks and _tx_pkt[m] the whole ESP packet.
 # - One cryptolib.aes object per SA and direction, used in place. Such an object takes its IV only
 #   when it is made and carries the CBC chain on from call to call, so seal() puts a nonce block
 #   (the SA's random salt and the sequence number, unique under the key) in the IV slot and encrypts
@@ -105,20 +105,19 @@ class Engine:
         self.max_inner = max_inner
         blocks = (max_inner + c.ESP_TRAILER_LEN + 15) // 16
         self._room = max(view_room, blocks * 16)
-        self.tx = bytearray(_CT + self._room + _DIGEST)
-        self.rx = bytearray(_CT + blocks * 16 + _ICV)
-        tx = self._tx_mv = memoryview(self.tx)
-        rx = self._rx_mv = memoryview(self.rx)
-        self._tx_hdr = tx[:_CT]
-        self._tx_iv = tx[c.ESP_HDR_LEN:_CT]
-        self._rx_hdr = rx[:_CT]
-        self._rx_iv = rx[c.ESP_HDR_LEN:_CT]
-        self.rx_inner = rx[_CT:]    # where open() leaves the inner packet unless given `out`
+        # One buffer for both directions: a packet is sealed and sent, or received and opened
+        # (into the caller's `out`), before the next one starts, so the ESP header, IV and
+        # ciphertext views serve both. A sealed packet is valid until the next seal() or open().
+        self.tx = self.rx = bytearray(_CT + self._room + _DIGEST)
+        self._rx_max = _CT + blocks * 16 + _ICV
+        tx = self._tx_mv = self._rx_mv = memoryview(self.tx)
+        self._tx_hdr = self._rx_hdr = tx[:_CT]
+        self._tx_iv = self._rx_iv = tx[c.ESP_HDR_LEN:_CT]
+        self.rx_inner = tx[_CT:]    # where open() leaves the inner packet unless given `out`
         self._scratch = bytearray(_IV)
-        # ~3 x 95 views: 16 bytes each on the ESP32 (32 here), the price of a slice-free path.
-        self._tx_ct = [tx[_CT:_CT + 16 * m] for m in range(blocks + 1)]
+        # ~2 x 95 views: 16 bytes each on the ESP32 (32 here), the price of a slice-free path.
+        self._tx_ct = self._rx_ct = [tx[_CT:_CT + 16 * m] for m in range(blocks + 1)]
         self._tx_pkt = [tx[:_OVERHEAD + 16 * m] for m in range(blocks + 1)]
-        self._rx_ct = [rx[_CT:_CT + 16 * m] for m in range(blocks + 1)]
         self.sa = None              # the SA of the last packet sealed or opened
         self.counters = {"malformed": 0, "no_sa": 0, "no_policy": 0, "too_big": 0}
 
@@ -126,8 +125,8 @@ class Engine:
 
     def seal(self, ip, n):
         """ESP packet for the IPv4 packet ip[0:n] (ip: bytes-like, may be longer than n), as a
-        memoryview valid until the next seal(); self.sa is the SA used (peer, encap). None if the
-        packet was dropped (counted here or on the SA)."""
+        memoryview valid until the next seal() or open(); self.sa is the SA used (peer, encap). None
+        if the packet was dropped (counted here or on the SA)."""
         m = self._frame_out(ip, n)
         if not m:
             return None
@@ -213,7 +212,7 @@ class Engine:
         number of cipher blocks, or a DROP_* code."""
         self.sa = None
         n = len(data)
-        if n < _MIN_ESP or n > len(self.rx) or (n - _OVERHEAD) & 15:
+        if n < _MIN_ESP or n > self._rx_max or (n - _OVERHEAD) & 15:
             self.counters["malformed"] += 1
             return DROP_MALFORMED
         sa = self._sad.lookup_in(data)

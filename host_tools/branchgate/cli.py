@@ -33,6 +33,3 @@ def main(argv=None):
         print("branchgate: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

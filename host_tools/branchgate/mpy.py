@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import fold
+
 # mpy-cross -march names by MicroPython's native architecture number (MP_NATIVE_ARCH_*, py/persistentcode.h),
 # which a MicroPython reports in sys.implementation._mpy above bit 10.
 NATIVE_ARCHS = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
@@ -40,11 +42,23 @@ def _mpy_cross():
 
 def compile_file(src, dst, march=None):
     """Compile one .py to dst (.mpy) for architecture `march` (default: the sim board's); raise
-    RuntimeError with mpy-cross's message on a syntax error."""
-    dst = Path(dst)
+    RuntimeError with mpy-cross's message on a syntax error. A firmware source is constant-folded first
+    (fold.py) and named in the bytecode by its path inside the firmware tree ("ike/message.py"), as
+    tracebacks show it; the folding keeps line numbers."""
+    src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     cmd = _mpy_cross() + ["-o", str(dst), "-march=" + (march or sim_arch())]
-    p = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
+    root = fold.firmware_root(src)
+    if root is None:
+        p = subprocess.run(cmd + [str(src)], capture_output=True, text=True)
+    else:
+        try:
+            text, _ = fold.fold_file(src, root)
+        except (SyntaxError, ValueError) as e:
+            raise RuntimeError("constant folding %s: %s" % (src, e)) from None
+        name = src.resolve().relative_to(root).as_posix()
+        # mpy-cross reads the folded text from stdin (-s names it), so no temporary file is left behind.
+        p = subprocess.run(cmd + ["-s", name, "-"], input=text, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError("mpy-cross %s: %s" % (src, (p.stderr or p.stdout).strip()))
     return dst

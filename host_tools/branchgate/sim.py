@@ -38,6 +38,8 @@ def micropython_exe():
 
 def _sources_digest(src):
     h = hashlib.sha256(mpy.sim_arch().encode())  # the viper functions' machine code is in the build
+    for f in (mpy.__file__, mpy.fold.__file__):  # and how it was compiled (constant folding)
+        h.update(Path(f).read_bytes())
     for f in sorted(src.rglob("*.py")):
         h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]

@@ -33,6 +33,7 @@ PORT = 5201
 SECONDS = 2
 RATES_MBIT = (5, 10, 20, 40, 60, 80, 120, 160, 240, 320, 480, 640, 960)
 MAX_LOSS = 1.0          # percent
+BISECT = 3
 TOOL = INTEROP / "test_dataplane.py"
 
 
@@ -46,7 +47,7 @@ def missing():
 def iperf(lab, rate_mbit, reverse):
     """One iperf3 UDP run from lan-host to hq (reverse: hq to lan-host) -> (receiver Mbit/s, packets/s,
     loss %)."""
-    argv = ["iperf3", "-c", netns.HQ_HOST, "-B", netns.LAN_HOST, "-p", PORT, "-u", "-b", "%dM" % rate_mbit,
+    argv = ["iperf3", "-c", netns.HQ_HOST, "-B", netns.LAN_HOST, "-p", PORT, "-u", "-b", "%.1fM" % rate_mbit,
             "-l", PAYLOAD, "-t", SECONDS, "--json"] + (["-R"] if reverse else [])
     for _ in range(10):
         p = lab.lan.run(argv, check=False, timeout=SECONDS + 30)
@@ -66,14 +67,29 @@ def iperf(lab, rate_mbit, reverse):
 
 
 def sweep(lab, reverse):
-    """Increasing rates until loss > MAX_LOSS; the best (Mbit/s, packets/s) with loss within it."""
+    """Increasing rates until loss > MAX_LOSS, then BISECT halvings between the last rate within it and
+    the first beyond; the best (Mbit/s, packets/s) received with loss within MAX_LOSS."""
     best = (0.0, 0.0)
-    for rate in RATES_MBIT:
+    good, bad = 0, None
+
+    def attempt(rate):
+        nonlocal best
         mbit, pps, loss = iperf(lab, rate, reverse)
-        if loss > MAX_LOSS:
-            break
-        if mbit > best[0]:
+        if loss <= MAX_LOSS and mbit > best[0]:
             best = (mbit, pps)
+        return loss <= MAX_LOSS
+
+    for rate in RATES_MBIT:
+        if not attempt(rate):
+            bad = rate
+            break
+        good = rate
+    for _ in range(BISECT if bad else 0):
+        mid = (good + bad) / 2
+        if attempt(mid):
+            good = mid
+        else:
+            bad = mid
     return best
 
 

@@ -164,14 +164,16 @@ def test_garbage_for_established_sa_dropped():
     assert wan.sent == [] and r.sas[i.spi_r].state == sa_mod.ESTABLISHED
 
 
-def test_sad_hard_event_deletes_child():
+def test_sad_events_rekey_or_delete_child():
     r, wan, sad = P.rig()
     i, p = P.establish(r, wan)
     entry = list(sad.sas.values())[0]
-    r.sad_event(entry, "soft")
+    r.sad_event(entry, "seq_limit")  # sequence numbers running out: rekey
     r.tick()
-    assert wan.sent == []
-    r.sad_event(entry, "seq_limit")
+    m, p = i.open(wan.pop()[0])
+    assert m.exchange == const.CREATE_CHILD_SA and P.first(p, message.Notify).notify_type == const.REKEY_SA
+    r.input(i.answer(m, [message.Notify(0, b"", const.NO_PROPOSAL_CHOSEN)]), P.HQ_NATT, True)
+    r.sad_event(entry, "hard")  # past the hard lifetime: delete
     r.tick()
     m, p = i.open(wan.pop()[0])
     assert [bytes(x) for x in P.first(p, message.Delete).spis] == [entry.spi_in]

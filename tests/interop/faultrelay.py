@@ -40,7 +40,7 @@ FRONT_IP = "10.99.0.3"
 NAT_IP = "10.99.0.4"
 RATES = ("drop", "dup", "reorder", "corrupt", "rebind")
 TIMES = ("delay_ms", "jitter_ms", "reorder_ms")
-COUNTERS = ("received", "relayed", "dropped", "duplicated", "reordered", "corrupted")
+COUNTERS = ("received", "relayed", "dropped", "duplicated", "reordered", "corrupted", "send_errors")
 STALE_KEPT = 8  # old NAT ports kept open after a rebind: what reaches them is counted, then dropped
 
 
@@ -97,7 +97,7 @@ class Relay:
         self.mappings = {}    # (client, port) -> Mapping
         self.by_back = {}     # back socket -> Mapping
         self.stale = []       # old back sockets
-        self.queue = []       # (due, seq, sock, data, dest)
+        self.queue = []       # (due, seq, sock, data, dest, direction)
         self.seq = 0
         self.record = record
         for p in ports:
@@ -145,7 +145,7 @@ class Relay:
                 sock.sendto(data, dest)
                 self.counters[direction]["relayed"] += 1
             except OSError:
-                self.counters[direction]["dropped"] += 1  # socket closed by a rebind, buffer full
+                self.counters[direction]["send_errors"] += 1  # socket closed by a rebind, buffer full
 
     def rebind(self, m):
         old = m.back
@@ -201,6 +201,10 @@ class Relay:
 
     def sockets(self):
         return list(self.fronts) + list(self.by_back) + self.stale
+
+    def close(self):
+        for s in self.sockets():
+            s.close()
 
     def run(self, stats_path, stop):
         """Relay until stop() is true; figures rewritten to stats_path at most every 100 ms."""
@@ -275,9 +279,9 @@ def format_figures(f):
     lines = []
     for d, what in (("up", "hq->device"), ("down", "device->hq")):
         n = f[d]
-        lines.append("relay %-10s received %d relayed %d dropped %d duplicated %d reordered %d corrupted %d"
-                     % (what, n["received"], n["relayed"], n["dropped"], n["duplicated"], n["reordered"],
-                        n["corrupted"]))
+        lines.append("relay %-10s received %d relayed %d dropped %d duplicated %d reordered %d corrupted %d "
+                     "send errors %d" % (what, n["received"], n["relayed"], n["dropped"], n["duplicated"],
+                                         n["reordered"], n["corrupted"], n["send_errors"]))
     lines.append("relay NAT rebinds %d, datagrams to given-up NAT ports %d, foreign %d"
                  % (f["rebinds"], f["stale_rx"], f["foreign_rx"]))
     return "\n".join(lines)

@@ -350,6 +350,20 @@ def test_packets_outside_selectors_dropped_and_counted(tunnel):
     st = tunnel.wait_counter(lambda st: st["dataplane"]["esp"]["no_policy"], out0 + 3)
     assert st["dataplane"]["lan"]["drop_policy"] >= 3
     assert _sa_counter("packets_out")(st) == sent0
+    # Inbound: head office's SA carrying a packet for 10.30.0.1, sealed by scapy with strongSwan's
+    # keys (a valid ESP packet, ICV and all), is decrypted and then refused by the selectors.
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.ipsec import ESP, SecurityAssociation
+    k = tunnel.hq.esp_keys()[-1]
+    sa = SecurityAssociation(ESP, spi=int(k["spi_out"], 16), crypt_algo="AES-CBC", crypt_key=k["encr_i"],
+                             auth_algo="SHA2-256-128", auth_key=k["integ_i"],
+                             tunnel_header=IP(src=netns.HQ_WAN, dst=netns.DEVICE_WAN))
+    # Ahead of strongSwan's own sequence numbers, but inside the window for the ones it sends next.
+    seq = _sa_counter("packets_in")(st) + 8
+    pkt = sa.encrypt(IP(src=netns.HQ_HOST, dst=OUTSIDE) / UDP(sport=9, dport=9) / (b"x" * 64), seq_num=seq)
+    _send_esp(tunnel, bytes(pkt[ESP]))
+    st = tunnel.wait_counter(_sa_counter("policy_drops"), _sa_counter("policy_drops")(st) + 1)
+    assert _sa_counter("icv_failures")(st) == 0
 
 
 def test_esp_on_the_wire_decrypts_with_scapy(tunnel, tmp_path):
@@ -371,3 +385,21 @@ def test_esp_on_the_wire_decrypts_with_scapy(tunnel, tmp_path):
     assert len(req) == 3 and len(rep) == 3, (from_device, from_hq)
     assert all((p[IP].src, p[IP].dst) == (netns.LAN_HOST, netns.HQ_HOST) for p in req)
     assert all(p[IP].ttl == 63 for p in req)  # the device forwarded them: one hop
+
+
+def test_nat_keepalive_after_20s_idle(tunnel, tmp_path):
+    """RFC 3948 2.3: strongSwan faked a NAT, so the SA is UDP-encapsulated and the device keeps the
+    (supposed) NAT mapping alive with a one-byte 0xFF datagram after 20 s without ESP to hq."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.utils import rdpcap
+    lab = tunnel.lab
+    pcap = tmp_path / "wan.pcap"
+    with capture.Capture(lab.hq, lab.hq_wan_if, pcap, "udp port 4500"):
+        t0 = time.monotonic()
+        tunnel.wait_counter(lambda st: st["dataplane"]["dataplane"]["keepalives"] >= 1, True, timeout=30)
+        waited = time.monotonic() - t0
+        time.sleep(0.3)
+    ka = [p for p in rdpcap(str(pcap)) if UDP in p and p[IP].src == netns.DEVICE_WAN
+          and bytes(p[UDP].payload) == b"\xff" and (p[UDP].sport, p[UDP].dport) == (4500, 4500)]
+    assert len(ka) == 1, [p.summary() for p in rdpcap(str(pcap))]
+    assert waited > 15  # not before the idle time (the tunnel came up just before the capture)

@@ -175,3 +175,25 @@ def test_nat_rebinding_followed(request, lab, tmp_path, sim_board, psk):
     rel.figures("NAT rebinding", before=before, after=after, rebinds=f["rebinds"], stale_rx=f["stale_rx"],
                 relay_up=f["up"], relay_down=f["down"])
     assert not rel.console_faults(board)
+
+
+def test_nat_rebinding_during_retransmission(request, lab, tmp_path, sim_board, psk):
+    """The NAT rebinds while an exchange is in flight: the device's response is lost, and strongSwan's
+    retransmission comes from the new port. The answer must reach it there (strongSwan answers a
+    retransmitted request to wherever it came from; RFC 7296 2.23: to the address of the last valid
+    authenticated packet)."""
+    hq, relay, board = bring_up(request, lab, tmp_path, sim_board, psk, {})
+    sa, child = agree(hq, board)
+    relay.set_faults(down={"drop": 1.0})   # the device's answer to the next request is lost ...
+    t0 = time.monotonic()
+    hq.rekey(child="net")
+    relay._wait(lambda f: f["down"]["dropped"] >= 1, "a lost response")
+    mappings = relay.rebind()              # ... and the NAT moves head office to a new port
+    relay.set_faults()
+    new_port = mappings["%s:4500->4500" % tr.netns.HQ_WAN]
+    _, new_child = tr.wait_new(hq, board, tr.child_spi, {child["spi-in"]}, timeout=15)
+    f = relay.figures()
+    rel.figures("NAT rebinding during retransmission", completed_s=round(time.monotonic() - t0, 1),
+                new_port=new_port, stale_rx=f["stale_rx"], relay_up=f["up"], relay_down=f["down"],
+                device_remote=rel.status(board)["ike"][0]["remote"])
+    assert rel.status(board)["ike"][0]["remote"] == "%s:%d" % (faultrelay.NAT_IP, new_port)

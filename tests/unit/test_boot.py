@@ -3,6 +3,7 @@
 process: the watchdog is fed through handshakes and traffic and resets a firmware that stalls; a crash
 loop, the button held at boot or a missing configuration start the provisioning console only; a WAN
 address that is not there yet is retried with backoff until it appears."""
+import json
 import os
 import signal
 import subprocess
@@ -39,7 +40,7 @@ class SimRun:
         self._log = open(self.console, "wb")
         e = dict(os.environ, **(env or {}))
         e.pop(sim.HEAP_ENV, None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "branchgate.cli", "sim", "run", "--root", str(root),
+        self.proc = subprocess.Popen([sys.executable, "-m", "branchgate", "sim", "run", "--root", str(root),
                                       "--heap", HEAP], stdin=subprocess.PIPE, stdout=self._log,
                                      stderr=subprocess.STDOUT, env=e)
 
@@ -64,7 +65,7 @@ class SimRun:
 @NEEDS_PORT_500
 def test_watchdog_fed_through_handshakes_and_traffic(tmp_path, build):
     wan = provisioned(tmp_path, 1)
-    dev = simrig.Device(tmp_path, HEAP, env={"BRANCHGATE_WDT_MS": "500"}, build=build)
+    dev = simrig.Device(tmp_path, HEAP, env={"BRANCHGATE_WDT_MS": "1000"}, build=build)
     h = simrig.HeadOffice(0, wan)
     try:
         dev.wait_for("INFO main: up")
@@ -74,8 +75,9 @@ def test_watchdog_fed_through_handshakes_and_traffic(tmp_path, build):
             h.rekey_child(0)
             h.rekey_ike()
             assert h.ping(0, 10) == 10 and h.ping(1, 10) == 10
-        time.sleep(1.2)  # idle: the loop still comes round (poll timeout) to feed
-        assert (tmp_path / "wdt.beat").read_text() == "500\n"
+        time.sleep(2.5)  # idle: the loop still comes round (poll timeout) to feed
+        beat = tmp_path / "wdt.beat"  # rewritten every quarter timeout while fed
+        assert beat.read_text() == "1000\n" and time.time() - beat.stat().st_mtime < 1.0
     finally:
         h.close()
         rc = dev.stop()
@@ -100,7 +102,7 @@ def test_stalled_firmware_is_reset_by_the_watchdog(tmp_path, build):
 @NEEDS_PORT_500
 def test_sim_run_restarts_a_firmware_that_stops_feeding_its_watchdog(tmp_path):
     provisioned(tmp_path, 3)
-    run = SimRun(tmp_path, env={"BRANCHGATE_WDT_MS": "500"})
+    run = SimRun(tmp_path, env={"BRANCHGATE_WDT_MS": "1000"})
     try:
         run.wait_for("INFO main: up")
         os.kill(run.firmware_pid(), signal.SIGSTOP)  # hangs for good: only the runner can help
@@ -210,3 +212,49 @@ def test_wan_address_missing_is_retried_with_backoff_until_it_appears(tmp_path, 
         assert rc == 0
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def hardware_root(tmp_path, board_name="wt32-eth01", **over):
+    """A board root with a hardware definition (as `image build` writes it) and a LAN-mode config."""
+    from branchgate import boards
+    d = dict(boards.load(board_name).data, **over)
+    d.pop("sources")
+    (tmp_path / "board.json").write_text(json.dumps(d))
+    wan = simrig.wan_ip(8)
+    simrig.provision(tmp_path, wan, lan="10.20.1.1/24")
+    return wan
+
+
+@NEEDS_PORT_500
+def test_hardware_boot_path_with_fake_machine_network_and_w5500(tmp_path, build):
+    # main.main() on the chip's code paths (board_esp32, machine.*, network.LAN) with the WT32-ETH01
+    # definition, a fake chip (tests/device/hwboard.py) and the W5500 model on SPI; a tunnel through it.
+    wan = hardware_root(tmp_path)
+    dev = simrig.Device(tmp_path, HEAP, build=build, script=simrig.DEVICE_TESTS / "hwboard.py")
+    h = simrig.HeadOffice(0, wan, device_ts="10.20.1.0/24", target="10.20.1.1")
+    try:
+        dev.wait_for("INFO main: up")
+        h.establish()
+        h.add_child()
+        assert h.ping(0, 3) == 3 and h.ping(1, 3) == 3  # the device's LAN address answers through the tunnel
+    finally:
+        h.close()
+        rc = dev.stop()
+    out = dev.output()
+    assert rc == 0 and "HW WDT starved" not in out, out
+    # ENVIRONMENT.md: WT32-ETH01 mdc=23, mdio=18, PHY_LAN8720, phy_addr=1, power=16 (v1.4); clock in on GPIO0
+    assert "HW LAN mdc=23 mdio=18 phy_addr=1 phy_type=PHY_LAN8720 power=16 ref_clk=0 ref_clk_mode=1\n" in out, out
+    assert "HW LAN.active(True)\nHW LAN.ipconfig addr4=%s/8\n" % wan in out
+    assert "HW SPI bus=2 baudrate=20000000 sck=14 mosi=15 miso=35\n" in out
+    assert "HW WDT timeout=30000\n" in out
+    assert "INFO main: boot: reset cause watchdog, 0 crashes in a row before" in out
+    assert "HW W5500 resets=1 opens=1 mac=02:0a:c4:11:22:33\n" in out  # locally administered, from the chip id
+
+
+def test_hardware_crash_resets_through_machine_reset(tmp_path, build):
+    hardware_root(tmp_path, led=None)  # a damaged definition
+    dev = simrig.Device(tmp_path, HEAP, build=build, script=simrig.DEVICE_TESTS / "hwboard.py")
+    assert dev.wait(30) == 75  # hwboard's machine.reset()
+    out = dev.output()
+    assert "ERROR boot: unhandled TypeError: restarting" in out and "HW machine.reset()" in out, out
+    assert (tmp_path / "crashes").read_text() == "1\n"

@@ -1,4 +1,4 @@
-"""ike/proposal.py against strongSwan itself: libstrongswan's own proposal parser (called through ctypes)
+"""ike/proposal.py and ike/words.py against strongSwan itself: libstrongswan's own proposal parser (called through ctypes)
 is the truth for what every keyword and proposal string means, and for reading our describe() output
 back. Skips when libstrongswan (Debian's strongswan-charon) is not installed."""
 import ctypes
@@ -8,6 +8,7 @@ import os
 import pytest
 
 from ike import const, message, proposal
+from ike import words as keywords
 
 LIBSTRONGSWAN = "/usr/lib/ipsec/libstrongswan.so.0"
 IKE, ESP = const.PROTO_IKE, const.PROTO_ESP
@@ -79,14 +80,14 @@ def proposal_from(parsed, protocol):
 def all_keywords():
     """Every keyword our table knows (canonical names and aliases), with its transform type."""
     words = []
-    table = proposal._WORDS  # flat rows: type, id, keylen, keywords
+    table = keywords._WORDS  # flat rows: type, id, keylen, keywords
     for k in range(0, len(table), 4):
         words.extend((table[k], w) for w in table[k + 3].split(" "))
-    families = proposal._ENCR_FAMILIES  # flat rows: id, family, suffix
+    families = keywords._ENCR_FAMILIES  # flat rows: id, family, suffix
     for family, suffix in zip(families[1::3], families[2::3]):
-        for size in proposal._KEY_SIZES:
+        for size in keywords._KEY_SIZES:
             words.append((const.TRANS_ENCR, "%s%d%s" % (family, size, suffix)))
-    for alias in proposal._SUFFIX_ALIASES:
+    for alias in keywords._SUFFIX_ALIASES:
         words.append((const.TRANS_ENCR, "aes256" + alias))
     words.extend((const.TRANS_ENCR, w) for w in ("aes", "camellia", "blowfish"))
     return words

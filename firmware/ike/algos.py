@@ -1,0 +1,64 @@
+# The algorithm records of a negotiation: Spec (one configured proposal, held by the config) and
+# Chosen (what was selected from a peer's proposal, held by each SA). Kept apart from ike/proposal.py
+# (parsing, selection), which is loaded only while the config is validated or an exchange negotiates:
+# a class keeps its module's globals alive, so records that outlive a negotiation must not have
+# their class there. Their names (str()) come from ike/words.py, loaded for it.
+from ike import const
+
+
+class Spec:
+    """One configured proposal: per transform type, algorithms in preference order."""
+
+    def __init__(self, protocol, encr, integ, prf, dh, esn):
+        self.protocol = protocol
+        self.encr = encr  # [(id, keylen or None)]
+        self.integ = integ  # [id]
+        self.prf = prf  # [id]; IKE only
+        self.dh = dh  # [group]; DH_NONE (0) in an ESP list = PFS optional
+        self.esn = esn  # [NO_ESN/ESN]; ESP only
+
+    def __str__(self):
+        from ike import words
+        return words.describe_lists(self.protocol, self.encr, self.integ, self.prf, self.dh, self.esn, ())
+
+    def __repr__(self):
+        return "Spec(%s)" % self
+
+
+class Chosen:
+    """The algorithms selected from one peer proposal. `spi` is the peer's SPI from that proposal
+    (for ESP: our outbound SPI). `dh` is None without a key exchange (ESP without PFS, or skip_dh)."""
+
+    def __init__(self, proposal_num, protocol, spi, encr, keylen, integ, prf, dh, esn):
+        self.proposal_num = proposal_num
+        self.protocol = protocol
+        self.spi = spi
+        self.encr = encr
+        self.keylen = keylen
+        self.integ = integ
+        self.prf = prf
+        self.dh = dh
+        self.esn = esn
+
+    def to_payload_proposal(self, spi=b""):
+        """The Proposal for our reply's SA payload, carrying OUR spi: empty in IKE_SA_INIT, our new
+        IKE SPI (8 bytes) in an IKE rekey, our inbound SPI (4 bytes) for ESP."""
+        from ike import message
+        t = [message.Transform(const.TRANS_ENCR, self.encr, self.keylen)]
+        if self.prf is not None:
+            t.append(message.Transform(const.TRANS_PRF, self.prf))
+        t.append(message.Transform(const.TRANS_INTEG, self.integ))
+        if self.dh is not None:
+            t.append(message.Transform(const.TRANS_DH, self.dh))
+        if self.protocol == const.PROTO_ESP:
+            t.append(message.Transform(const.TRANS_ESN, const.ESN if self.esn else const.NO_ESN))
+        return message.Proposal(self.proposal_num, self.protocol, spi, t)
+
+    def __str__(self):
+        prf = [] if self.prf is None else [self.prf]
+        dh = [] if self.dh is None else [self.dh]
+        esn = []
+        if self.protocol == const.PROTO_ESP:
+            esn = [const.ESN if self.esn else const.NO_ESN]
+        from ike import words
+        return words.describe_lists(self.protocol, [(self.encr, self.keylen)], [self.integ], prf, dh, esn, ())

@@ -1,0 +1,187 @@
+"""Build-time constant folding for the firmware (run on each source before mpy-cross, for the sim board
+and the chip images alike). MicroPython folds `micropython.const()` only inside the module that defines
+it: every `const.PT_SA` elsewhere is a global load, an attribute lookup, an interned name and a dict
+entry at run time, and keeps ike/const.py (~200 names) and net/const.py resident. This rewrites each
+`alias.NAME` (alias from `from ike import const [as alias]`, `from net import const as c`, `import
+ike.const as alias`) and each bare NAME from `from ike.const import NAME` into the constant's literal,
+then drops an import left unused. The rewrite edits the source text in place, token by token, so line
+numbers (tracebacks) stay as in the source; the firmware still runs unfolded as plain .py.
+
+A module that binds the alias to something else anywhere (a parameter, a local) is a build error rather
+than a silent mis-fold."""
+import ast
+import functools
+from pathlib import Path
+
+CONST_MODULES = ("ike.const", "net.const")
+
+
+def firmware_root(src):
+    """The firmware tree that holds src (the nearest ancestor with ike/const.py), or None."""
+    for d in Path(src).resolve().parents:
+        if (d / "ike" / "const.py").is_file():
+            return d
+    return None
+
+
+def const_table(path):
+    """{NAME: value} for the top-level `NAME = const(expr)` / `NAME = <bytes or int literal>` of a
+    constant module; expressions may use earlier names."""
+    table = {}
+    for node in ast.parse(Path(path).read_text()).body:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)):
+            continue
+        value = node.value
+        if (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "const"
+                and len(value.args) == 1):
+            value = value.args[0]
+        try:
+            v = _evaluate(value, table)
+        except ValueError:
+            continue
+        if isinstance(v, (int, bytes)) and not isinstance(v, bool):
+            table[node.targets[0].id] = v
+    return table
+
+
+def _evaluate(node, names):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, bytes)):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Invert, ast.UAdd)):
+        v = _evaluate(node.operand, names)
+        return {ast.USub: lambda: -v, ast.Invert: lambda: ~v, ast.UAdd: lambda: v}[type(node.op)]()
+    if isinstance(node, ast.BinOp):
+        a, b = _evaluate(node.left, names), _evaluate(node.right, names)
+        ops = {ast.Add: lambda: a + b, ast.Sub: lambda: a - b, ast.Mult: lambda: a * b, ast.BitOr: lambda: a | b,
+               ast.BitAnd: lambda: a & b, ast.BitXor: lambda: a ^ b, ast.LShift: lambda: a << b,
+               ast.RShift: lambda: a >> b, ast.FloorDiv: lambda: a // b}
+        if type(node.op) in ops and isinstance(a, int) and isinstance(b, int):
+            return ops[type(node.op)]()
+    raise ValueError("not a constant expression")
+
+
+class Folder:
+    """Folds sources of the firmware tree at `root`."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.tables = {m: const_table(self.root.joinpath(*m.split(".")).with_suffix(".py")) for m in CONST_MODULES}
+
+    def fold(self, text, name="<firmware>"):
+        """text with the constant references folded; (text, number of references folded)."""
+        tree = ast.parse(text, name)
+        modules, names, imports = {}, {}, []  # alias -> table; bare name -> value; import nodes to revisit
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                for a in node.names:
+                    full = "%s.%s" % (node.module, a.name)
+                    if full in self.tables:
+                        modules[a.asname or a.name] = self.tables[full]
+                        imports.append(node)
+                    elif node.module in self.tables and a.name in self.tables[node.module]:
+                        names[a.asname or a.name] = self.tables[node.module][a.name]
+                        imports.append(node)
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.name in self.tables and a.asname:
+                        modules[a.asname] = self.tables[a.name]
+                        imports.append(node)
+        if not modules and not names:
+            return text, 0
+        self._check_not_rebound(tree, set(modules) | set(names), name)
+        edits, used = [], set()  # (line, col, end_col, literal); aliases still referenced after folding
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                    and isinstance(node.ctx, ast.Load)):
+                table = modules[node.value.id]
+                if node.attr in table and node.lineno == node.end_lineno:
+                    edits.append((node.lineno, node.col_offset, node.end_col_offset, table[node.attr]))
+                    node.value.folded = True
+            elif isinstance(node, ast.Name) and node.id in names and isinstance(node.ctx, ast.Load):
+                edits.append((node.lineno, node.col_offset, node.end_col_offset, names[node.id]))
+                node.folded = True
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in modules and not getattr(node, "folded", False):
+                used.add(node.id)
+        lines = text.splitlines(keepends=True)
+        raw = [ln.encode() for ln in lines]  # ast columns are UTF-8 byte offsets
+        for lineno, col, end, value in sorted(edits, reverse=True):
+            ln = raw[lineno - 1]
+            literal = repr(value)
+            after = ln[end:].lstrip()
+            if isinstance(value, int) and (value < 0 or after.startswith(b".")):
+                literal = "(%s)" % literal
+            raw[lineno - 1] = ln[:col] + literal.encode() + ln[end:]
+        for node in {id(n): n for n in imports}.values():
+            keep = [a for a in node.names if self._keeps(node, a, modules, names, used)]
+            if len(keep) == len(node.names):
+                continue
+            if node.lineno != node.end_lineno:
+                continue  # a parenthesised multi-line import: leave it (rare; costs only the import)
+            ln = raw[node.lineno - 1]
+            indent = ln[:node.col_offset]
+            tail = ln[node.end_col_offset:]
+            if keep:
+                stmt = ast.unparse(type(node)(**dict(ast.iter_fields(node), names=keep)))
+            else:
+                stmt = "pass"
+            raw[node.lineno - 1] = indent + stmt.encode() + tail
+        return b"".join(raw).decode(), len(edits)
+
+    def _keeps(self, node, a, modules, names, used):
+        bound = a.asname or (a.name if isinstance(node, ast.ImportFrom) else None)
+        if isinstance(node, ast.ImportFrom):
+            full = "%s.%s" % (node.module, a.name)
+            if full in self.tables:
+                return bound in used
+            if node.module in self.tables and a.name in self.tables[node.module]:
+                return False
+            return True
+        if a.name in self.tables and a.asname:
+            return bound in used
+        return True
+
+    @staticmethod
+    def _check_not_rebound(tree, aliases, name):
+        for node in ast.walk(tree):
+            bound = ()
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                bound = (node.id,)
+            elif isinstance(node, ast.arg):
+                bound = (node.arg,)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound = (node.name,)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                bound = (node.name,)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                bound = node.names
+            elif isinstance(node, (ast.Import, ast.ImportFrom)) and node not in tree.body:
+                bound = [a.asname or a.name.split(".")[0] for a in node.names]
+            for b in bound:
+                if b in aliases:
+                    raise ValueError("%s:%d: %r names a constant module (or constant) and is bound again here; "
+                                     "rename one of them" % (name, getattr(node, "lineno", 0), b))
+
+
+@functools.lru_cache(maxsize=8)
+def _folder(root, stamp):
+    return Folder(root)
+
+
+def folder_for(root):
+    """A Folder for the tree at root, re-read when its constant modules change."""
+    root = Path(root).resolve()
+    files = [root.joinpath(*m.split(".")).with_suffix(".py") for m in CONST_MODULES]
+    return _folder(root, tuple(f.stat().st_mtime_ns for f in files))
+
+
+def fold_file(src, root=None):
+    """(folded text, references folded) for the firmware source src; the text unchanged outside a
+    firmware tree."""
+    text = Path(src).read_text()
+    root = root or firmware_root(src)
+    if root is None:
+        return text, 0
+    return folder_for(root).fold(text, str(src))

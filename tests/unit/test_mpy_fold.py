@@ -1,0 +1,133 @@
+"""Build-time constant folding (host_tools/branchgate/fold.py): every `const.NAME` of ike/const.py and
+net/const.py becomes its literal before mpy-cross, line numbers unchanged, and the firmware behaves the
+same folded as unfolded (device tests run against a folded copy of the tree)."""
+import subprocess
+import textwrap
+
+import pytest
+
+from branchgate import fold, mpy
+from mp import DEVICE_TESTS, FIRMWARE, MICROPYTHON
+
+
+def tree(tmp_path, files):
+    for rel, text in files.items():
+        p = tmp_path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text))
+    return tmp_path
+
+
+CONSTS = {
+    "ike/__init__.py": "",
+    "net/__init__.py": "",
+    "ike/const.py": """\
+        from micropython import const
+        PT_SA = const(33)
+        FLAG = const(0x08)
+        BOTH = const(FLAG | 0x20)
+        NEG = -1
+        """,
+    "net/const.py": """\
+        from micropython import const
+        IPPROTO_ESP = const(50)
+        MARKER = b"\\x00\\x00"
+        """,
+}
+
+
+def test_references_become_literals_and_lines_stay(tmp_path):
+    root = tree(tmp_path, dict(CONSTS, **{"m.py": """\
+        from ike import const
+        from net import const as c
+        from ike.const import BOTH
+
+
+        def f(x):
+            return x == const.PT_SA or x & const.FLAG or const.NEG.bit_length(), c.MARKER, BOTH
+        """}))
+    text, n = fold.fold_file(root / "m.py")
+    src = (root / "m.py").read_text()
+    assert n == 5
+    assert text.count("\n") == src.count("\n")
+    lines = text.splitlines()
+    assert lines[:3] == ["pass", "pass", "pass"]  # every import left unused is gone
+    assert lines[6].strip() == "return x == 33 or x & 8 or (-1).bit_length(), b'\\x00\\x00', 40"
+
+
+def test_an_alias_still_used_otherwise_keeps_its_import(tmp_path):
+    root = tree(tmp_path, dict(CONSTS, **{"m.py": """\
+        from ike import const, sibling
+        X = const.PT_SA
+        Y = const.UNKNOWN
+        """}))
+    text, _ = fold.fold_file(root / "m.py")
+    assert text.splitlines()[:3] == ["from ike import const, sibling", "X = 33", "Y = const.UNKNOWN"]
+
+
+def test_a_name_bound_again_is_a_build_error(tmp_path):
+    root = tree(tmp_path, dict(CONSTS, **{"m.py": """\
+        from net import const as c
+        def f(c):
+            return c.IPPROTO_ESP
+        """}))
+    with pytest.raises(ValueError, match="bound again"):
+        fold.fold_file(root / "m.py")
+    with pytest.raises(RuntimeError, match="constant folding"):
+        mpy.compile_file(root / "m.py", tmp_path / "out" / "m.mpy")
+
+
+def test_files_outside_a_firmware_tree_are_left_alone(tmp_path):
+    (tmp_path / "x.py").write_text("from ike import const\nA = const.PT_SA\n")
+    assert fold.fold_file(tmp_path / "x.py") == ("from ike import const\nA = const.PT_SA\n", 0)
+
+
+def folded_firmware(out):
+    """A copy of firmware/ with every source folded (as .py: the device tests can run on it)."""
+    for src in sorted(FIRMWARE.rglob("*.py")):
+        dst = out / src.relative_to(FIRMWARE)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        text, _ = fold.fold_file(src)
+        assert text.count("\n") == src.read_text().count("\n"), src  # tracebacks keep their lines
+        compile(text, str(src), "exec")
+        dst.write_text(text)
+    return out
+
+
+def test_no_firmware_module_needs_the_constant_modules_at_run_time(tmp_path):
+    out = folded_firmware(tmp_path / "fw")
+    for f in out.rglob("*.py"):
+        if f.name != "const.py":
+            text = f.read_text()
+            assert "import const" not in text.replace("from micropython import const", ""), f
+
+
+RUN_ALL = """
+import sys
+mod = __import__(sys.argv[1])
+names = sorted(n for n in dir(mod) if n.startswith("test_"))
+failed = []
+for n in names:
+    try:
+        getattr(mod, n)()
+    except Exception as e:
+        failed.append(n)
+        sys.print_exception(e)
+print("ran", len(names), "failed", failed)
+"""
+
+
+@pytest.mark.parametrize("module", ["test_ike_codec", "test_proposal", "test_responder_init"])
+def test_device_tests_pass_the_same_on_folded_firmware(tmp_path, module):
+    out = folded_firmware(tmp_path / "fw")
+    runner = tmp_path / "run_all.py"
+    runner.write_text(RUN_ALL)
+    results = {}
+    for name, fw in (("source", FIRMWARE), ("folded", out)):
+        p = subprocess.run([MICROPYTHON, "-X", "heapsize=2m", str(runner), module], capture_output=True, text=True,
+                           timeout=600, env={"MICROPYPATH": ":".join([".frozen", str(fw), str(DEVICE_TESTS)])})
+        assert p.returncode == 0, p.stdout + p.stderr
+        results[name] = p.stdout.splitlines()
+    ran = results["source"][-1]
+    assert ran.startswith("ran ") and ran.endswith("failed []") and not ran.startswith("ran 0 ")
+    assert results["folded"][-1] == ran
