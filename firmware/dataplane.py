@@ -17,6 +17,7 @@
 #
 # Without a LAN port (host mode) the tunnel ends at the device: the gateway answers echo requests
 # to its addresses through the tunnel and drops the rest, counted.
+import gc
 import select
 import time
 
@@ -41,6 +42,7 @@ class DataPlane:
         self.wan = wan
         self._sad = sad
         lan = cfg.lan if port is not None else None
+        gc.collect()  # what the imports left behind goes first: the buffers below need contiguous blocks
         # Inner packets up to the tunnel MTU both ways: a bigger one would make an outer packet that
         # needs IP fragmentation, which lwIP does not reassemble. The engine's view tables are sized
         # for it (about 90 views per table).

@@ -2,18 +2,28 @@
 # into a ring of recent lines that `branchgate logs` can fetch. Callers pass a format and arguments,
 # so nothing is formatted below the current level. Never pass a PSK or key material: there is no
 # level at which secrets may be logged.
+#
+# The ring is text in one preallocated buffer (RING_BYTES), not a list of strings: the lines kept
+# cost the same heap whatever their number, and keeping one does not leave a long-lived string in
+# the middle of the heap an exchange is using. Lines are decoded only when someone reads them.
 import sys
+
+from micropython import const
 
 ERROR = 0
 WARN = 1
 INFO = 2
 DEBUG = 3
 NAMES = ("error", "warn", "info", "debug")
-RING = 32  # lines kept for `branchgate logs`
+RING = 32  # lines kept for `branchgate logs`, at most (as many of the last RING as fit in RING_BYTES)
+RING_BYTES = const(2048)
 
 _level = INFO
-_ring = [None] * RING
-_seq = 0  # lines logged since boot; the ring holds the last RING of them
+_ring = bytearray(RING_BYTES)
+_ring_mv = memoryview(_ring)
+_starts = [0] * RING  # byte count (since boot) at which line i starts: _starts[i % RING]
+_end = 0  # bytes written to the ring since boot
+_seq = 0  # lines logged since boot
 
 
 def _out(line):
@@ -44,21 +54,52 @@ def enabled(lvl):
 
 
 def emit(lvl, module, fmt, args):
-    global _seq
     if lvl > _level:
         return
     msg = fmt % args if args else fmt
     line = "%s %s: %s" % (NAMES[lvl].upper(), module, msg)
-    _ring[_seq % RING] = line
-    _seq += 1
+    _keep(line)
     _output(line)
+
+
+def _keep(line):
+    global _seq, _end
+    data = line.encode()
+    n = len(data)
+    if n > RING_BYTES // 2:
+        n = RING_BYTES // 2  # a line longer than half the ring is kept cut short,
+        while data[n] & 0xC0 == 0x80:  # at a character boundary
+            n -= 1
+    _starts[_seq % RING] = _end
+    p = _end % RING_BYTES
+    k = min(n, RING_BYTES - p)
+    _ring_mv[p:p + k] = data if k == len(data) else memoryview(data)[:k]
+    if k < n:  # wraps around
+        _ring_mv[0:n - k] = memoryview(data)[k:n]
+    _end += n
+    _seq += 1
+
+
+def _line(i):
+    """Line i from the ring, or None once overwritten."""
+    start = _starts[i % RING]
+    stop = _starts[(i + 1) % RING] if i + 1 < _seq else _end
+    if start < _end - RING_BYTES:
+        return None
+    p, q = start % RING_BYTES, stop % RING_BYTES
+    data = bytes(_ring_mv[p:q]) if p < q or start == stop else bytes(_ring_mv[p:]) + bytes(_ring_mv[:q])
+    return str(data, "utf-8")
 
 
 def recent(since=0):
     """(next, lines): lines numbered since..next-1 still in the ring, oldest first. Poll with the
     returned `next` to follow the log."""
-    start = max(since, _seq - RING, 0)
-    return _seq, [_ring[i % RING] for i in range(start, _seq)]
+    out = []
+    for i in range(max(since, _seq - RING, 0), _seq):
+        line = _line(i)
+        if line is not None:
+            out.append(line)
+    return _seq, out
 
 
 class Logger:

@@ -16,6 +16,7 @@
 # ESP: aes128/aes256, sha256, the same DH groups for PFS, esn/noesn. describe() also names what we do
 # not support, so a mismatch log line tells the user what the peer wanted.
 from ike import const
+from ike import algos
 from ike.algos import Chosen, Spec  # re-exported: part of this module's API
 
 _E = const.TRANS_ENCR
@@ -63,7 +64,13 @@ def _field(protocol):
 
 def lookup(word):
     """strongSwan keyword -> (transform type, id, keylen or None), or None if strongSwan has no such
-    keyword (as far as ike/words.py's table knows)."""
+    keyword (as far as ike/words.py's table knows). The keywords of what we support are answered
+    without loading that table (a config of supported algorithms never needs it)."""
+    if word.startswith("aes") and word[3:] in ("128", "192", "256"):
+        return _E, const.ENCR_AES_CBC, int(word[3:])
+    for key in algos.KEYWORDS:
+        if algos.KEYWORDS[key] == word:
+            return key >> 16, key & 0xFFFF, None
     from ike import words
     return words.lookup(word)
 

@@ -19,8 +19,13 @@ def flush(r, changed):
     snap = snapshot(r)
     if changed and log.enabled(log.INFO):
         # Not through the log ring (a status line with a few SAs is a kilobyte, and the ring would
-        # keep dozens of them in the heap), and in one write: a reader never sees half a line.
-        sys.stdout.write("INFO status: " + json.dumps(snap) + "\n")
+        # keep dozens of them in the heap), and streamed: the line as one string (and the same again
+        # with its prefix) would need two kilobyte-sized contiguous blocks, which a fragmented heap
+        # refuses first. Nothing else writes to the console in between (one thread).
+        out = sys.stdout
+        out.write("INFO status: ")
+        json.dump(snap, out)
+        out.write("\n")
     if r.status_path is not None:
         tmp = r.status_path + ".new"
         with open(tmp, "w") as f:

@@ -138,9 +138,11 @@ class Forwarder:
         self._ident = 0
         self._err_t = self._clock()
         self._err_n = 0
-        self.rx = bytearray(lanport.BUF_SIZE)
-        self.rx_ip = memoryview(self.rx)[_ETH:]
-        self._rx_src = memoryview(self.rx)[6:12]     # the sender's MAC: where replies go
+        self.rx = self.rx_ip = self._rx_src = None  # frames from the LAN port: none in host mode
+        if port is not None:
+            self.rx = bytearray(lanport.BUF_SIZE)
+            self.rx_ip = memoryview(self.rx)[_ETH:]
+            self._rx_src = memoryview(self.rx)[6:12]     # the sender's MAC: where replies go
         self.tx = bytearray(lanport.BUF_SIZE)
         self._tx_mv = memoryview(self.tx)
         self.deliver_view = self._tx_mv[_ETH:]

@@ -33,3 +33,6 @@ def main(argv=None):
         print("branchgate: interrupted", file=sys.stderr)
         return 130
 
+
+if __name__ == "__main__":  # `python -m branchgate.cli` (tests, scripts) as well as `python -m branchgate`
+    sys.exit(main())

@@ -11,9 +11,14 @@ A module that binds the alias to something else anywhere (a parameter, a local) 
 than a silent mis-fold."""
 import ast
 import functools
+import threading
 from pathlib import Path
 
 CONST_MODULES = ("ike.const", "net.const")
+# CPython 3.11's ast.parse is not safe in threads ("AST constructor recursion depth mismatch";
+# firmware.compile_all compiles modules side by side): folding takes turns, mpy-cross still runs in
+# parallel.
+_LOCK = threading.Lock()
 
 
 def firmware_root(src):
@@ -184,4 +189,5 @@ def fold_file(src, root=None):
     root = root or firmware_root(src)
     if root is None:
         return text, 0
-    return folder_for(root).fold(text, str(src))
+    with _LOCK:
+        return folder_for(root).fold(text, str(src))

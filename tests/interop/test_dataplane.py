@@ -119,7 +119,8 @@ def _tx_checksum_off(ifname):
     print(json.dumps({"tx_checksum": "off"}))
 
 
-TOOLS = {"tx-csum-off": _tx_checksum_off, "sink": _sink, "source": _source, "udp-echo": _udp_echo, "udp-ping": _udp_ping, "send-udp": _send_udp}
+TOOLS = {"tx-csum-off": _tx_checksum_off, "sink": _sink, "source": _source, "udp-echo": _udp_echo,
+         "udp-ping": _udp_ping, "send-udp": _send_udp}
 
 if __name__ == "__main__":
     TOOLS[sys.argv[1]](*sys.argv[2:])
@@ -174,17 +175,9 @@ class Tunnel:
         ch = [c for c in st["child"] if c["state"] == "established"]
         return ch[-1] if ch else None
 
-    def status(self, after=None, timeout=6.0):
-        """The device's status; with `after`, the first one taken later than that uptime snapshot
-        (the status file is rewritten every 2 s while SAs exist)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            st = self.board.sas()
-            if st is not None and st.get("dataplane") and (after is None or st != after):
-                if after is None or st["uptime_s"] > after["uptime_s"] or st["child"] != after["child"]:
-                    return st
-            assert time.monotonic() < deadline, "no fresh device status after %.0f s" % timeout
-            time.sleep(0.2)
+    def status(self, timeout=6.0):
+        """The device's status view once it carries the data plane's counters."""
+        return self.wait_counter(lambda st: True, True, timeout)
 
     def wait_counter(self, pick, want, timeout=8.0):
         """Poll the device's status until pick(status) == want; returns that status."""
@@ -295,8 +288,7 @@ def test_tcp_session_survives_child_rekeys(tunnel_up):
     first = tunnel.child()["spi_in"]
     # ~13 s of TCP at 300 KB/s: four rekeys happen while the one connection carries data.
     _transfer(tunnel, lab.lan, netns.LAN_HOST, lab.hq, netns.HQ_HOST, 4 << 20, rate=300 << 10)
-    rekeys = tunnel.hq.log_since(mark).count("rekeyed CHILD_SA") or \
-        len(set(k["spi_in"] for k in tunnel.hq.esp_keys(mark)))
+    rekeys = len(set(k["spi_in"] for k in tunnel.hq.esp_keys(mark)))  # each new CHILD SA's keys
     assert rekeys >= 3, tunnel.hq.log_since(mark)[-3000:]
     assert tunnel.child()["spi_in"] != first
 

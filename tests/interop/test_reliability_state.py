@@ -9,7 +9,9 @@
   shutdown holds no PSK and no key material (keys read from strongSwan's own key dumps)."""
 import base64
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 
@@ -214,14 +216,43 @@ def leaks(hay, needles):
     return found
 
 
+class SerialBoard(simboard.SimBoard):
+    """The sim board with its console on a pseudo-terminal (`sim run --console pty`), as a USB
+    serial port: the firmware's every byte goes to a log file (self.logfile, so wait_log and
+    console_faults read it), `sim run`'s own output to self.runlog, and host tools open self.port."""
+
+    def start(self, timeout=30.0):
+        self.runlog = self.dir / "sim-run.out"
+        self.logfile = self.dir / "serial.log"
+        self.logfile.touch()
+        self._console = open(self.runlog, "w")
+        argv = simboard.BRANCHGATE + ["sim", "run", "--root", str(self.root), "--console", "pty",
+                                      "--console-log", str(self.logfile)]
+        self.proc = self.ns.popen(argv, stdout=self._console, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        deadline = time.monotonic() + timeout
+        while not self._listening(500) or "console: " not in self.runlog.read_text():
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.runlog.read_text()
+            time.sleep(0.05)
+        self.port = re.search(r"console: (\S+)", self.runlog.read_text()).group(1)
+        return self
+
+    def tool(self, *args):
+        """A host tool on the board's serial port, e.g. tool("status", "--json"): its stdout+stderr."""
+        p = subprocess.run(simboard.BRANCHGATE + [args[0], "--port", self.port, *args[1:]], capture_output=True,
+                           text=True, timeout=60)
+        return "rc %d\n%s%s" % (p.returncode, p.stdout, p.stderr)
+
+
 def test_no_secret_in_any_output(request, lab, tmp_path, psk, sim_build):
     hq = rel.start_charon(request, lab, tmp_path / "hq", log_levels={"ike": 4, "chd": 4, "cfg": 2})
     rel.hq_addresses(lab, 2)
-    board = simboard.SimBoard(lab, tmp_path / "board")
+    board = SerialBoard(lab, tmp_path / "board")
     conftest.attach(request, "sim board", board.diagnostics)
     provision_out = board.provision(psk, ike_proposals=rel.IKE, esp_proposals=rel.ESP, log_level="debug")
     board.start()
     request.addfinalizer(board.stop)
+    tools = []
     # The tunnel with two CHILD SAs, rekeys of both kinds, then failures: a wrong PSK, a proposal
     # mismatch, malformed and replayed datagrams on the live SA, and a shutdown with DELETE.
     hq.load(rel.multi_conf(psk, {"branch": ["net", "net2"]}))
@@ -230,6 +261,7 @@ def test_no_secret_in_any_output(request, lab, tmp_path, psk, sim_build):
     hq.rekey(child="net")
     hq.rekey(ike="branch")
     time.sleep(1.0)
+    tools += [board.tool("status"), board.tool("status", "--json"), board.tool("logs")]
     hq.terminate(ike="branch")
     hq.load(rel.hq_conf("x" + psk[1:]))
     p = hq.initiate(child="net", check=False)
@@ -247,6 +279,7 @@ def test_no_secret_in_any_output(request, lab, tmp_path, psk, sim_build):
     f.write_text(json.dumps(blast_spec))
     lab.hq.run([sys.executable, rel.UDPBLAST, "malformed", f], timeout=120)
     time.sleep(2.5)
+    tools += [board.tool("status", "--json"), board.tool("logs", "--json")]
     assert board.stop() == 0
 
     secrets = charon_secrets(hq.log_since())
@@ -254,8 +287,10 @@ def test_no_secret_in_any_output(request, lab, tmp_path, psk, sim_build):
     for want in ("Sk_ei", "Sk_er", "Sk_ai", "Sk_ar", "Sk_d", "Sk_pi", "Sk_pr", "SKEYSEED",
                  "encryption initiator key", "integrity responder key"):
         assert want in names, "no %s among strongSwan's key dumps: %s" % (want, names)
-    haystacks = {"console (all levels, status lines, tracebacks)": board.logfile.read_bytes(),
+    haystacks = {"serial console (all levels, status lines, tracebacks)": board.logfile.read_bytes(),
+                 "branchgate sim run output": board.runlog.read_bytes(),
                  "status.json": (board.root / "status.json").read_bytes(),
+                 "branchgate status/logs over the serial port": "".join(tools).encode(),
                  "branchgate provision output": (provision_out.stdout + provision_out.stderr).encode()}
     for extra in board.root.iterdir():
         if extra.is_file() and extra.name not in ("status.json",):
@@ -272,4 +307,5 @@ def test_no_secret_in_any_output(request, lab, tmp_path, psk, sim_build):
     rel.figures("secrets", bytes_searched=total, secrets_from_strongswan=len(secrets), sources=sorted(haystacks),
                 console_lines=board.logfile.read_text(errors="replace").count("\n"), found=found)
     assert "DEBUG" in board.logfile.read_text(errors="replace")  # the debug level was really on
+    assert all(t.startswith("rc 0") for t in tools), tools       # and the tools really talked to it
     assert not found, found

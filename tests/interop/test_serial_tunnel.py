@@ -43,6 +43,11 @@ def test_serial_provisioning_then_strongswan_brings_the_tunnel_up(lab, hq_charon
                                        text=True, timeout=60, check=True).stdout)["status"]
         assert [s["state"] for s in st["ike"]] == ["established"] and st["mode"] == "run"
         assert st["child"] and st["child"][0]["remote_ts"] == [netns.HQ_SUBNET]
+        human = subprocess.run(BRANCHGATE + ["status", "--port", port], capture_output=True, text=True, timeout=60,
+                               check=True).stdout
+        print(human)
+        assert "SAs: 1 IKE, 1 CHILD" in human and "IKE hq established %s" % netns.HQ_WAN in human, human
+        assert "CHILD established %s === %s" % (netns.LAN_SUBNET, netns.HQ_SUBNET) in human, human
         sent = log.read_bytes()
         for form in (psk, psk.hex().encode(), psk.hex().upper().encode()):
             assert form not in sent

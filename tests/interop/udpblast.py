@@ -199,6 +199,7 @@ def malformed(spec):
     sent = {}
     ports = {500: 0, 4500: 0}
     ike = 0  # what the device's WAN hands to IKE: all of 500, and 4500 behind the non-ESP marker
+    esp = 0
     replies = 0
     t0 = time.monotonic()
     for i in range(count):
@@ -209,15 +210,17 @@ def malformed(spec):
             kind = kind + "_send_error"
         sent[kind] = sent.get(kind, 0) + 1
         ports[port] += 1
-        if port == 500 or data[:4] == MARKER:
+        if port == 500 or (len(data) >= 4 and data[:4] == MARKER):
             ike += 1
+        elif len(data) >= 8:
+            esp += 1  # the rest of 4500 is ESP for the engine, but keepalives and runts (< 8 bytes)
         if i % 512 == 0:
             replies += len(drain(socks))
             pace(i, rate, t0)
     elapsed = time.monotonic() - t0
     time.sleep(0.5)
     replies += len(drain(socks))
-    return {"sent": count, "by_kind": sent, "by_port": ports, "ike": ike, "replies": replies, "seconds": round(elapsed, 2),
+    return {"sent": count, "by_kind": sent, "by_port": ports, "ike": ike, "esp": esp, "replies": replies, "seconds": round(elapsed, 2),
             "rate": round(count / elapsed)}
 
 
