@@ -14,6 +14,9 @@ DEFINITION = "board.json"
 EXIT_RESTART = 75
 EXIT_WATCHDOG = 76
 RESET_CAUSE_ENV = "BRANCHGATE_RESET_CAUSE"
+# Longest time the main loop may go without feeding the watchdog: one iteration can hold a DH
+# computation, seconds in pure Python on an ESP32 (ENVIRONMENT.md: 100-150x the sim's time).
+WDT_MS = 30000
 
 # machine.reset_cause() values (the same numbers on every port) -> our names.
 _CAUSES = {1: "power-on", 2: "hard", 3: "watchdog", 4: "deep-sleep", 5: "soft"}

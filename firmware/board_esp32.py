@@ -4,9 +4,7 @@
 # network are imported where used, so the module also imports on the sim and under CPython (tests).
 import time
 
-# Longest time the main loop may go without feeding the watchdog: one iteration can hold a DH
-# computation, seconds in pure Python on an ESP32 (ENVIRONMENT.md: 100-150x the sim's time).
-WDT_MS = 30000
+import board
 
 
 class Esp32:
@@ -30,7 +28,7 @@ class Esp32:
 
     def watchdog(self):
         import machine
-        return machine.WDT(timeout=WDT_MS)
+        return machine.WDT(timeout=board.WDT_MS)
 
     def wan_up(self, wan):
         """Bring the EMAC up and address it: the configured address, else DHCP. Returns the address

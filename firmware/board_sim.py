@@ -14,8 +14,7 @@ import time
 import board
 import log
 
-WDT_MS = 30000     # as on the chip (board_esp32.WDT_MS)
-WDT_ENV = "BRANCHGATE_WDT_MS"  # a shorter watchdog for tests
+WDT_ENV = "BRANCHGATE_WDT_MS"  # a shorter watchdog than board.WDT_MS, for tests
 HEARTBEAT = "wdt.beat"
 BUTTON = "button"
 LAN_IFNAME = "bglan0"  # boards/sim/board.json's default
@@ -44,7 +43,7 @@ class Sim:
 
     def watchdog(self):
         ms = os.getenv(WDT_ENV)
-        return SimWdt(int(ms) if ms else WDT_MS)
+        return SimWdt(int(ms) if ms else board.WDT_MS)
 
     def wan_up(self, wan):
         """The address to bind the WAN sockets to (bytes(4)): the configured one."""

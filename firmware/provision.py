@@ -26,6 +26,7 @@ import log
 VERSION = "0.1.0"  # firmware version reported by hello
 PROTO = 1
 MAX_IN = 256  # longest frame taken, newline excluded
+MAX_STAGE = 8192  # longest settings or secrets text staged (a few peers' worth)
 MARK = b"%BG"
 
 _LOG = log.Logger("provision")
@@ -199,7 +200,10 @@ class Console:
         off = req.get("o", -1)
         if not 0 <= off <= len(cur):
             raise ValueError("put: offset %d, have %d" % (off, len(cur)))
-        self.stage[k] = cur = cur[:off] + req.get("d", "")
+        cur = cur[:off] + req.get("d", "")
+        if len(cur) > MAX_STAGE:
+            raise ValueError("put: more than %d characters" % MAX_STAGE)
+        self.stage[k] = cur
         return {"n": len(cur)}
 
     def op_commit(self, req):

@@ -74,7 +74,8 @@ def retry(fn, what, wdt=None, first_ms=BACKOFF_FIRST_MS, max_ms=BACKOFF_MAX_MS):
 
 
 def describe(e):
-    """'EADDRNOTAVAIL' for an OSError carrying an errno, else its message."""
+    """An OSError's errno by name where MicroPython knows it ('EADDRINUSE'; else 'errno 99'), or
+    its message."""
     import errno
     if e.args and isinstance(e.args[0], int):
         return errno.errorcode.get(e.args[0], "errno %d" % e.args[0])

@@ -101,6 +101,10 @@ def test_put_at_offsets_and_repeats():
     r = replies(tx)
     assert [x.get("n") for x in r[:3]] == [3, 6, 6] and c.stage["settings"] == "abcdef"
     assert not r[3]["ok"] and not r[4]["ok"]
+    for i in range(provision.MAX_STAGE // 150 + 1):  # a bounded staging area
+        send(c, {"id": 100 + i, "op": "put", "k": "secrets", "o": 150 * i, "d": "x" * 150})
+    r = replies(tx)[-1]
+    assert not r["ok"] and "more than" in r["error"] and len(c.stage["secrets"]) <= provision.MAX_STAGE
     send(c, {"id": 5, "op": "begin"})
     assert c.stage["settings"] == ""
 

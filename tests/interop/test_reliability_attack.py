@@ -12,9 +12,10 @@ IKE_SA_INIT must bring our COOKIE back (RFC 7296 2.6: stateless, no DH); block_t
 half-open SAs from one address and its IKE_SA_INITs are dropped unanswered (logged at debug only);
 max_half_open (16): TEMPORARY_FAILURE; max_ike_sas (4) / max_child_sas (8): NO_ADDITIONAL_SAS."""
 import json
-import subprocess
 import os
+import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -39,13 +40,9 @@ def blast(lab, tmp_path, mode, spec, timeout=300):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def start(request, lab, hq, sim_board, psk, limits=None):
+def start(lab, hq, sim_board, psk):
     board = sim_board(lab, psk=psk, ike_proposals=rel.IKE, esp_proposals=rel.ESP,
                       timers={"half_open_timeout": HALF_OPEN_S})
-    if limits:
-        board.stop()
-        board.configure("limits", **limits)
-        board.start()
     hq.load(rel.hq_conf(psk))
     return board
 
@@ -108,7 +105,7 @@ def blast_adaptive(lab, tmp_path, live):
 
 
 def test_malformed_flood_live_device(request, lab, hq_charon, sim_board, psk, tmp_path):
-    board = start(request, lab, hq_charon, sim_board, psk)
+    board = start(lab, hq_charon, sim_board, psk)
     p = hq_charon.initiate(child="net")
     assert "CHILD_SA net{1} established" in p.stdout, p.stdout
     sa, child = tr.wait_agree(hq_charon, board)
@@ -208,7 +205,6 @@ def test_init_flood_cookies_and_legit_initiator(request, lab, hq_charon, sim_boa
     while time.monotonic() - t0 < 0.7:
         watch.sample()
         time.sleep(0.02)
-    import threading
     result = {}
     th = threading.Thread(target=lambda: result.update(p=hq_charon.initiate(child="net", timeout=20, check=False)))
     th.start()

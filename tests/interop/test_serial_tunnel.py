@@ -16,7 +16,7 @@ import simboard
 pytestmark = pytest.mark.interop
 
 BRANCHGATE = [str(Path(sys.executable).parent / "branchgate")]
-HEAP = os.environ.get("BRANCHGATE_PROVISION_HEAP", "256k")  # see tests/unit/test_provision_serial.py
+HEAP = os.environ.get("BRANCHGATE_PROVISION_HEAP", "512k")  # see tests/unit/test_provision_serial.py
 
 
 def test_serial_provisioning_then_strongswan_brings_the_tunnel_up(lab, hq_charon, tmp_path, sim_build):

@@ -9,6 +9,7 @@ import json
 import os
 import random
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -25,9 +26,10 @@ from branchgate.fwimport import firmware_module
 # The installed entry point (with `-m branchgate.cli`, cli.py runs as __main__ and its CliError is
 # not the one the command modules raise).
 BRANCHGATE = [str(Path(sys.executable).parent / "branchgate")]
-# The config store is imported for a commit (~65 KB of bytecode with ike.proposal), which does not fit
-# next to the rest of the firmware in the ESP32's 112 KB today; these tests are about the protocol.
-HEAP = os.environ.get("BRANCHGATE_PROVISION_HEAP", "256k")
+# The config store is imported for a commit (~65 KB with ike.proposal on this 64-bit port), which does
+# not fit next to the rest of the firmware in the ESP32's 112 KB today (the firmware as a whole is over
+# that budget: tests/unit/test_heap_budget.py); these tests are about the protocol, so the heap is ample.
+HEAP = os.environ.get("BRANCHGATE_PROVISION_HEAP", "512k")
 ID = "branch.example.net"
 PEER_ID = "hq.example.net"
 
@@ -205,7 +207,12 @@ def test_provision_restart_status_logs(board, tmp_path):
     # --follow prints the next lines as they come, and stops on Ctrl-C with exit 0
     f = subprocess.Popen(BRANCHGATE + ["logs", "--port", board.port, "--follow"], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    assert "up: WAN" in f.stdout.readline() + f.stdout.readline()
+    seen = ""
+    deadline = time.monotonic() + 20
+    while "up: WAN" not in seen and time.monotonic() < deadline:
+        if select.select([f.stdout], [], [], 0.5)[0]:
+            seen += f.stdout.readline()
+    assert "up: WAN" in seen
     f.send_signal(signal.SIGINT)
     out, err = f.communicate(timeout=10)
     assert f.returncode == 0, err
@@ -337,7 +344,8 @@ def test_cut_cable_leaves_old_or_new(board, tmp_path):
                 provision.provision_port(link, settings, secrets, cfg, progress=lambda line: None)
                 break  # no write left to cut
             except link_mod.LinkError:
-                pass
+                if cut.writes < at:
+                    raise  # failed with the cable whole
         with link_mod.Link(board.port) as link:
             link.wait_hello(20)  # up (the device has finished whatever it had received)
         got = config.load(str(board.root)).fingerprint
