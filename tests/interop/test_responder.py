@@ -246,6 +246,10 @@ def test_esp_proposal_mismatch_fails_child_only(lab, hq_charon, sim_board, psk):
     assert p.returncode != 0
     assert "NO_PROPOSAL_CHOSEN" in p.stdout, p.stdout
     board.wait_log(r"proposal mismatch for CHILD SA.*aes128gcm16", mark)
+    # The status file is rewritten on the device's next loop turn, after the answer went out.
+    deadline = time.monotonic() + 5
+    while [s["state"] for s in board.sas()["ike"]] != ["established"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert board.sas()["child"] == []
     assert [s["state"] for s in board.sas()["ike"]] == ["established"]  # the IKE SA itself is fine
 

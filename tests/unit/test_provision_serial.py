@@ -206,13 +206,13 @@ def test_provision_restart_status_logs(board, tmp_path):
 
     # --follow prints the next lines as they come, and stops on Ctrl-C with exit 0
     f = subprocess.Popen(BRANCHGATE + ["logs", "--port", board.port, "--follow"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    seen = ""
+                         stderr=subprocess.PIPE)
+    seen = b""
     deadline = time.monotonic() + 20
-    while "up: WAN" not in seen and time.monotonic() < deadline:
+    while b"up: WAN" not in seen and time.monotonic() < deadline:
         if select.select([f.stdout], [], [], 0.5)[0]:
-            seen += f.stdout.readline()
-    assert "up: WAN" in seen
+            seen += os.read(f.stdout.fileno(), 4096)
+    assert b"up: WAN" in seen
     f.send_signal(signal.SIGINT)
     out, err = f.communicate(timeout=10)
     assert f.returncode == 0, err
