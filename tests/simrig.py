@@ -387,6 +387,7 @@ def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=N
     `children` CHILD SAs each, ping through all of them, run `timeline` (default: an hour), ping
     again, stop gracefully. Returns a dict of figures; "ok" is False with "why" on any failure,
     including a memory complaint in the device's log."""
+    import shutil
     import tempfile
     root = Path(workdir or tempfile.mkdtemp(prefix="bg-heap-"))
     wan = wan_ip(salt=int(heap.rstrip("kKmM")) % 97)
@@ -426,5 +427,7 @@ def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=N
         for h in hqs:
             h.close()
         dev.kill()
-    out["log"] = dev.output()
+        out["log"] = dev.output()
+        if workdir is None:
+            shutil.rmtree(root, ignore_errors=True)
     return out

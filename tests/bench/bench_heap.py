@@ -167,7 +167,8 @@ def main():
         print("heap: skipped (%s)" % why)
         return
     build = sim.build_firmware()
-    work = Path(tempfile.mkdtemp(prefix="bg-bench-heap-"))
+    tmp = tempfile.TemporaryDirectory(prefix="bg-bench-heap-")  # removed when main() returns
+    work = Path(tmp.name)
     wan = simrig.wan_ip(salt=11)
     simrig.provision(work, wan, peers=4, limits={"max_ike_sas": 8, "max_child_sas": 16})
     sizes = mpy_sizes(build)
@@ -197,8 +198,8 @@ def main():
     if kb is None:
         print("peak heap (budget scenario): over %d KB (%s)" % (SEARCH_KB[1], r["why"]))
         return
-    print("peak heap over an hour of rekeys (smallest -X heapsize passing the budget scenario): %d KB (ratio %.2f of the %d KB budget; "
-          "%d exchanges, %d CHILD and %d IKE rekeys, %d echo replies)"
+    print("peak heap over an hour of rekeys (smallest -X heapsize passing the budget scenario): %d KB (ratio %.2f "
+          "of the %d KB budget; %d exchanges, %d CHILD and %d IKE rekeys, %d echo replies)"
           % (kb, kb / BUDGET_KB, BUDGET_KB, r["exchanges"], r["child_rekeys"], r["ike_rekeys"], r["pings_answered"]))
 
 

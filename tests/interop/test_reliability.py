@@ -177,6 +177,39 @@ def test_nat_rebinding_followed(request, lab, tmp_path, sim_board, psk):
     assert not rel.console_faults(board)
 
 
+def test_nat_rebinding_traffic_resumes(request, lan_relay_lab, tmp_path, sim_board, psk):
+    """A NAT rebinding while lan-host pings head office and no IKE exchange is due: the device's ESP
+    goes to the given-up port until an authenticated IKE message shows it the new one; strongSwan's
+    DPD (it hears nothing back) sends one, and the pings get answers again."""
+    if not rel.has_data_plane():
+        pytest.skip("the ESP data plane is not wired into firmware/main.py yet (issue 4)")
+    lab = lan_relay_lab
+    hq, relay, board = bring_up(request, lab, tmp_path, sim_board, psk, {}, conn_extra={"dpd_delay": "2s"},
+                                device={"lan": "%s/%d" % (tr.netns.DEVICE_LAN, tr.netns.LAN_PREFIX),
+                                        "lan_port": lab.device_lan_if})
+    agree(hq, board)
+    rtts, out = lab.lan.ping(tr.netns.LAN_HOST, tr.netns.HQ_HOST, count=2)
+    assert rtts and None not in rtts, out
+    new_port = relay.rebind()["%s:4500->4500" % tr.netns.HQ_WAN]
+    t0 = time.monotonic()
+    lost = 0
+    while True:
+        rtts, out = lab.lan.ping(tr.netns.LAN_HOST, tr.netns.HQ_HOST, count=1, timeout=0.5)
+        if rtts and rtts[0] is not None:
+            break
+        lost += 1
+        assert time.monotonic() - t0 < 30, "traffic did not resume within 30 s of the rebinding"
+    resumed_s = time.monotonic() - t0
+    rtts, out = lab.lan.ping(tr.netns.LAN_HOST, tr.netns.HQ_HOST, count=3)
+    f = relay.figures()
+    remote = rel.status(board)["ike"][0]["remote"]
+    rel.figures("NAT rebinding, traffic", resumed_s=round(resumed_s, 1), pings_lost=lost,
+                esp_to_given_up_port=f["stale_rx"], device_remote=remote, new_port=new_port)
+    assert rtts and None not in rtts, out
+    assert remote == "%s:%d" % (faultrelay.NAT_IP, new_port), remote
+    assert not rel.console_faults(board)
+
+
 def test_nat_rebinding_during_retransmission(request, lab, tmp_path, sim_board, psk):
     """The NAT rebinds while an exchange is in flight: the device's response is lost, and strongSwan's
     retransmission comes from the new port. The answer must reach it there (strongSwan answers a

@@ -2,7 +2,9 @@
 `branchgate sim run`'s reset emulation), each test against the real firmware in its own micropython
 process: the watchdog is fed through handshakes and traffic and resets a firmware that stalls; a crash
 loop, the button held at boot or a missing configuration start the provisioning console only; a WAN
-address that is not there yet is retried with backoff until it appears."""
+address that is not there yet is retried with backoff until it appears; and the chip's code paths
+(board_esp32.py: network.LAN, machine.WDT, machine.reset, a W5500 on SPI) run under fakes of the
+chip (tests/device/hwboard.py)."""
 import json
 import os
 import signal
