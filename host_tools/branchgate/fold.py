@@ -97,7 +97,11 @@ class Folder:
             return text, 0
         self._check_not_rebound(tree, set(modules) | set(names), name)
         edits, used = [], set()  # (line, col, end_col, literal); aliases still referenced after folding
+        # Python before 3.12 reports wrong columns inside f-strings: references there stay as they are.
+        in_fstring = {id(n) for f in ast.walk(tree) if isinstance(f, ast.JoinedStr) for n in ast.walk(f)}
         for node in ast.walk(tree):
+            if id(node) in in_fstring:
+                continue
             if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
                     and isinstance(node.ctx, ast.Load)):
                 table = modules[node.value.id]

@@ -131,3 +131,13 @@ def test_device_tests_pass_the_same_on_folded_firmware(tmp_path, module):
     ran = results["source"][-1]
     assert ran.startswith("ran ") and ran.endswith("failed []") and not ran.startswith("ran 0 ")
     assert results["folded"][-1] == ran
+
+
+def test_references_inside_f_strings_are_left_with_their_import(tmp_path):
+    root = tree(tmp_path, dict(CONSTS, **{"m.py": """\
+        from ike import const
+        A = const.PT_SA
+        B = f"{const.PT_SA}"
+        """}))
+    text, n = fold.fold_file(root / "m.py")
+    assert n == 1 and text.splitlines() == ["from ike import const", "A = 33", 'B = f"{const.PT_SA}"']
