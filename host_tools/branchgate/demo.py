@@ -4,9 +4,10 @@ Builds three network namespaces (lan-host -- device -- hq, see tests/interop/net
 sim board with `branchgate provision`, runs it with `branchgate sim run` in the device namespace,
 starts strongSwan as the head office, lets strongSwan bring the tunnel up, then prints strongSwan's
 `swanctl --list-sas` and the device's own view of its SAs, pings head office from the LAN host
-through the tunnel (when the firmware has its LAN port) with the device's SA counters before and
-after, and tears everything down. Needs root (namespaces) and strongSwan; says what is missing otherwise.
+through the tunnel with the device's SA counters before and after, and tears everything down. Needs
+root (namespaces) and strongSwan; says what is missing otherwise.
 """
+import os
 import secrets
 import signal
 import sys
@@ -24,15 +25,11 @@ import simboard  # noqa: E402
 
 IKE = "aes256-sha256-modp2048"
 ESP = "aes256-sha256"
+DEMO_HEAP = "320k"
 
 
 def missing():
     return netns.missing_prerequisites() + charon_mod.missing_prerequisites() + simboard.missing_prerequisites()
-
-
-def lan_supported():
-    # The data plane (firmware/dataplane.py) joins the LAN port to the ESP engine.
-    return (paths.FIRMWARE / "dataplane.py").exists()
 
 
 def heading(text):
@@ -74,14 +71,11 @@ def wait_status_change(board, before, timeout=5.0):
 
 
 def run(work):
-    with_lan = lan_supported()
-    lab = netns.lan_device_hq() if with_lan else netns.hq_device()
+    lab = netns.lan_device_hq()
     with lab:
         print("namespaces: %s" % ", ".join(ns.name for ns in lab.namespaces))
         psk = secrets.token_urlsafe(24)
-        options = {}
-        if with_lan:
-            options = {"lan": "%s/%d" % (netns.DEVICE_LAN, netns.LAN_PREFIX), "lan_port": lab.device_lan_if}
+        options = {"lan": "%s/%d" % (netns.DEVICE_LAN, netns.LAN_PREFIX), "lan_port": lab.device_lan_if}
         board = simboard.SimBoard(lab, work / "board")
         heading("provisioning the sim board (branchgate provision)")
         print(board.provision(psk, ike_proposals=IKE, esp_proposals=ESP, **options).stdout.strip())
@@ -101,18 +95,14 @@ def run(work):
             print(hq.swanctl(["--list-sas"]).stdout.strip())
             heading("the device's view")
             show_device(board)
-            ok = True
-            if with_lan:
-                heading("ping %s (hq) from the LAN host %s through the tunnel" % (netns.HQ_HOST, netns.LAN_HOST))
-                before = board.sas()
-                rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=3)
-                print(out.strip())
-                ok = bool(rtts) and None not in rtts
-                heading("the device's view after the ping")
-                wait_status_change(board, before)
-                show_device(board)
-            else:
-                print("\n(the firmware has no LAN port yet: host mode, no LAN ping)")
+            heading("ping %s (hq) from the LAN host %s through the tunnel" % (netns.HQ_HOST, netns.LAN_HOST))
+            before = board.sas()
+            rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=3)
+            print(out.strip())
+            ok = bool(rtts) and None not in rtts
+            heading("the device's view after the ping")
+            wait_status_change(board, before)
+            show_device(board)
             heading("teardown: the device sends DELETE on SIGTERM")
             mark = hq.log_mark()
             print("sim board exit code: %s" % board.stop())
@@ -132,6 +122,12 @@ def main():
     if reasons:
         print("branchgate demo cannot run here:\n  - " + "\n  - ".join(reasons), file=sys.stderr)
         return 2
+    # The firmware does not fit the ESP32's 112 KB heap yet (see README, "Heap budget"): say so and
+    # run the sim board with a larger one unless the user chose a heap.
+    if "BRANCHGATE_SIM_HEAP" not in os.environ:
+        os.environ["BRANCHGATE_SIM_HEAP"] = DEMO_HEAP
+        print("note: the sim board runs with a %s heap; the firmware does not fit the ESP32's 112k yet"
+              % DEMO_HEAP)
     # SIGTERM must unwind through the cleanup like Ctrl-C does, so no namespace is left behind.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="branchgate-demo-") as work:
