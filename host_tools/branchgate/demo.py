@@ -74,7 +74,7 @@ def run(work):
     lab = netns.lan_device_hq()
     with lab:
         print("namespaces: %s" % ", ".join(ns.name for ns in lab.namespaces))
-        psk = secrets.token_urlsafe(24)
+        psk = "psk-" + secrets.token_urlsafe(24)  # text, never starting with "0x" (read as hex)
         options = {"lan": "%s/%d" % (netns.DEVICE_LAN, netns.LAN_PREFIX), "lan_port": lab.device_lan_if}
         board = simboard.SimBoard(lab, work / "board")
         heading("provisioning the sim board (branchgate provision)")

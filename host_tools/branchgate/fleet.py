@@ -123,6 +123,8 @@ def device_psk(path):
     if path.exists():
         return provision.read_psk(str(path))
     psk = secrets.token_urlsafe(32).encode()
+    while psk.startswith(b"0x"):  # a PSK file starting with 0x is read as hex
+        psk = secrets.token_urlsafe(32).encode()
     hqconf.write_private(path, psk.decode())
     return psk
 

@@ -97,7 +97,7 @@ def main():
     if reasons:
         print("handshake: skipped (%s)" % "; ".join(reasons))
         return
-    psk = secrets.token_urlsafe(24)
+    psk = "psk-" + secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory(prefix="bench-handshake-") as work:
         work = Path(work)
         ref = strongswan_medians(work, psk)

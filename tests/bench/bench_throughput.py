@@ -130,7 +130,7 @@ def _tx_checksum_off(lab):
 
 
 def sim_branch(work):
-    psk = secrets.token_urlsafe(24)
+    psk = "psk-" + secrets.token_urlsafe(24)
     with netns.lan_device_hq() as lab:
         _tx_checksum_off(lab)
         board = simboard.SimBoard(lab, work / "board")
@@ -147,7 +147,7 @@ def sim_branch(work):
 
 
 def strongswan_branch(work):
-    psk = secrets.token_urlsafe(24)
+    psk = "psk-" + secrets.token_urlsafe(24)
     with netns.lan_device_hq(branch_addr=True) as lab:
         _tx_checksum_off(lab)
         branch = charon_mod.Charon(lab.device, work / "branch").start()

@@ -92,7 +92,7 @@ def charon_lab(needs_strongswan):
 
 @pytest.fixture
 def psk():
-    return secrets.token_urlsafe(24)
+    return "psk-" + secrets.token_urlsafe(24)  # a text PSK never starting with "0x" (read as hex)
 
 
 def _start_charon(request, ns, workdir):
