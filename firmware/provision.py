@@ -11,8 +11,8 @@
 # "error": "one line"}. A request repeating the last id gets the cached reply, not a second execution
 # (a lost reply to "commit" is retried safely). Ops: hello, begin, put (settings / secrets text, in
 # chunks at an offset), commit (validated by config.py, atomic, checked against the host's
-# fingerprint), status, logs (cursor "since"), reboot, factory-reset. The PSK is write-only: replies
-# carry only its fingerprint.
+# fingerprint), settings (the committed settings, read back), status, logs (cursor "since"), reboot,
+# factory-reset. The PSK is write-only: replies carry only its fingerprint.
 import binascii
 import gc
 import json
@@ -230,6 +230,24 @@ class Console:
                 del sys.modules["config"]
         _LOG.info("committed generation %d, fingerprint %s" % (cfg.generation, cfg.fingerprint))
         return {"generation": cfg.generation, "fingerprint": cfg.fingerprint, "psk": psk}
+
+    def op_settings(self, req):
+        """The committed settings as stored (config.read) and each peer's PSK fingerprint, never the
+        PSK. One reply: settings are at most MAX_STAGE characters, the frame's length field takes 64K."""
+        import config
+        try:
+            settings, secrets, gen = config.read(self.root)
+            psks = {}
+            for name in secrets["psk"]:
+                psks[name] = binascii.unhexlify(secrets["psk"][name])
+            del secrets
+            fp = config.fingerprint(settings, psks)
+            for name in psks:
+                psks[name] = config.psk_fingerprint(psks[name])
+        finally:
+            if self.dev is not None:  # as after a commit: keep the heap for the tunnel
+                del sys.modules["config"]
+        return {"generation": gen, "fingerprint": fp, "settings": settings, "psk": psks}
 
     def op_status(self, req):
         import health

@@ -1,6 +1,7 @@
 # Software AES-CBC (FIPS-197), byte-oriented so every value stays a small int on the ESP32.
 # Only for ENCR_AES_CBC with a 192-bit key on the IKE SA: cryptolib (the hardware path) takes 128/256-bit
 # keys only. IKE messages are short and rare, so clarity and a small footprint beat speed here.
+from crypto.cipher import cbc_out
 
 
 def _rotl8(v, n):
@@ -127,9 +128,7 @@ class AesCbc:
 
     def encrypt(self, iv, data):
         n = len(data)
-        if n % 16:
-            raise ValueError("data not a multiple of the block size")
-        out = bytearray(n)
+        out = cbc_out(data, 16)
         s = bytearray(iv)  # holds the previous ciphertext block
         for o in range(0, n, 16):
             for i in range(16):
@@ -140,9 +139,7 @@ class AesCbc:
 
     def decrypt(self, iv, data):
         n = len(data)
-        if n % 16:
-            raise ValueError("data not a multiple of the block size")
-        out = bytearray(n)
+        out = cbc_out(data, 16)
         s = bytearray(16)
         prev = iv
         for o in range(0, n, 16):

@@ -21,6 +21,13 @@ class _HwAesCbc:
         return cryptolib.aes(self._key, _CBC, iv).decrypt(data)
 
 
+def cbc_out(data, block_size):
+    """The output buffer for CBC over `data` (software ciphers); ValueError unless whole blocks."""
+    if len(data) % block_size:
+        raise ValueError("data not a multiple of the block size")
+    return bytearray(len(data))
+
+
 def key_bytes(encr_id, keylen_bits):
     """Key length in bytes for a negotiated ENCR transform (keylen_bits from the Key Length attribute)."""
     if encr_id == const.ENCR_AES_CBC and keylen_bits in (128, 192, 256):

@@ -4,6 +4,8 @@
 # not fit a small int). The three DES passes share one IP/FP since FP(IP(x)) = x.
 from array import array
 
+from crypto.cipher import cbc_out
+
 # FIPS 46-3 tables (1-based bit numbers, bit 1 = most significant).
 _IP = bytes((58, 50, 42, 34, 26, 18, 10, 2, 60, 52, 44, 36, 28, 20, 12, 4,
              62, 54, 46, 38, 30, 22, 14, 6, 64, 56, 48, 40, 32, 24, 16, 8,
@@ -114,9 +116,7 @@ class Des3Cbc:
 
     def encrypt(self, iv, data):
         n = len(data)
-        if n % 8:
-            raise ValueError("data not a multiple of the block size")
-        out = bytearray(n)
+        out = cbc_out(data, 8)
         prev = int.from_bytes(iv, "big")
         for o in range(0, n, 8):
             prev = self._block(prev ^ int.from_bytes(data[o:o + 8], "big"), self._enc)
@@ -125,9 +125,7 @@ class Des3Cbc:
 
     def decrypt(self, iv, data):
         n = len(data)
-        if n % 8:
-            raise ValueError("data not a multiple of the block size")
-        out = bytearray(n)
+        out = cbc_out(data, 8)
         prev = int.from_bytes(iv, "big")
         for o in range(0, n, 8):
             c = int.from_bytes(data[o:o + 8], "big")

@@ -2,6 +2,13 @@
 # payload objects. Decoding trusts nothing: every length and count is checked and anything malformed
 # raises ParseError, never another exception. Encoding sizes the message first and writes it into one
 # preallocated bytearray.
+#
+# Table-driven, to keep the module small in RAM (on the chip every class costs the heap ~200 bytes, every
+# function ~100 plus its bytecode, every long string literal ~70): a payload class is made by type() and
+# holds only its type number and _f = (layout, attribute names in constructor order); one constructor
+# (Payload.__init__) serves them all, _size/_put/_parse encode and decode them all (a fixed header and
+# then data, by the layout; the payloads with inner structure, SA, Notify, Delete, TS and CP, by a
+# branch each), and the ParseError reasons are one string (_fail).
 from ike import const
 
 HEADER_LEN = const.HEADER_LEN
@@ -13,24 +20,59 @@ class ParseError(ValueError):
         self.reason = reason
 
 
+def _fail(k, args=()):
+    # ParseError with reason number k of this table, formatted with args. The reasons share one string
+    # object on the heap; one literal per raise would cost ~70 bytes each.
+    s = (
+        "too short\n"  # 0
+        "nonce length %d outside 16..256\n"  # 1
+        "proposal truncated\n"  # 2
+        "proposal last-substruc %d\n"  # 3
+        "proposal length %d\n"  # 4
+        "proposal SPI size %d\n"  # 5
+        "proposal holds %d of %d transforms\n"  # 6
+        "transform %d of %d: last-substruc %d\n"  # 7
+        "transform length %d\n"  # 8
+        "transform attribute truncated\n"  # 9
+        "transform attribute length %d\n"  # 10
+        "%d bytes after the %d transforms\n"  # 11
+        "%d bytes after the last proposal\n"  # 12
+        "unknown protocol %d\n"  # 13
+        "SPI size %d for protocol %d\n"  # 14
+        "%d SPIs do not fill %d bytes\n"  # 15
+        "IKE SA delete carries data\n"  # 16
+        "attribute truncated\n"  # 17
+        "attribute length %d\n"  # 18
+        "holds %d of %d selectors\n"  # 19
+        "unsupported traffic selector type %d\n"  # 20
+        "selector length %d\n"  # 21
+        "%d bytes after the %d selectors\n"  # 22
+        "payload %d truncated\n"  # 23
+        "payload %d length %d, %d bytes left\n"  # 24
+        "payload %d inside an encrypted payload\n"  # 25
+        "payload %d not last\n"  # 26
+        "SKF payload too short\n"  # 27
+        "SKF fragment %d of %d\n"  # 28
+        "payload %d: %s\n"  # 29
+        "%d bytes after the last payload\n"  # 30
+        "%d bytes, shorter than the IKE header\n"  # 31
+        "IKEv1 message (version 0x%02x)\n"  # 32
+        "major version %d\n"  # 33
+        "length field %d, datagram %d bytes\n"  # 34
+    )
+    i = 0
+    for _ in range(k):
+        i = s.find("\n", i) + 1
+    return ParseError(s[i:s.find("\n", i)] % args)
+
+
 def _u16(b, i):
     return (b[i] << 8) | b[i + 1]
-
-
-def _u32(b, i):
-    return (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]
 
 
 def _w16(b, i, v):
     b[i] = v >> 8
     b[i + 1] = v & 255
-
-
-def _w32(b, i, v):
-    b[i] = (v >> 24) & 255
-    b[i + 1] = (v >> 16) & 255
-    b[i + 2] = (v >> 8) & 255
-    b[i + 3] = v & 255
 
 
 def _copy(b, i, data):
@@ -40,214 +82,88 @@ def _copy(b, i, data):
 
 
 class Payload:
-    # Subclasses: _size() -> body length, _put(buf, off) writes the body (buf is zero-filled),
-    # _parse(buf, off, n) -> payload from the n-byte body at off (a classmethod or staticmethod).
+    # Base of the payload classes made by _payload below, and of Proposal and Selector (for the
+    # shared constructor only). _f = (header layout or None, attribute names in constructor order).
     type = const.NO_NEXT_PAYLOAD
     critical = False
 
-
-class _Data(Payload):
-    # Payloads whose body is opaque data: Nonce, Vendor, EAP.
-    def __init__(self, data):
-        self.data = data
-
-    def _size(self):
-        return len(self.data)
-
-    def _put(self, b, i):
-        _copy(b, i, self.data)
-
-    @classmethod
-    def _parse(cls, b, i, n):
-        return cls(bytes(b[i:i + n]))
-
-
-class Nonce(_Data):
-    type = const.PT_NONCE
-
-    @staticmethod
-    def _parse(b, i, n):
-        if n < const.NONCE_MIN or n > const.NONCE_MAX:
-            raise ParseError("nonce length %d outside 16..256" % n)
-        return Nonce(bytes(b[i:i + n]))
-
-
-class Vendor(_Data):
-    type = const.PT_V
-
-
-class Eap(_Data):
-    type = const.PT_EAP
-
-
-class _Id(Payload):
-    def __init__(self, id_type, data):
-        self.id_type = id_type
-        self.data = data
+    def __init__(self, *a):
+        f = self._f
+        if len(a) != len(f) - 1:
+            raise TypeError("%s%s" % (type(self).__name__, f[1:]))
+        for k in range(len(a)):
+            setattr(self, f[k + 1], a[k])
 
     def _size(self):
-        return 4 + len(self.data)
-
-    def _put(self, b, i):
-        b[i] = self.id_type
-        _copy(b, i + 4, self.data)
-
-    @classmethod
-    def _parse(cls, b, i, n):
-        if n < 4:
-            raise ParseError("too short")
-        return cls(b[i], bytes(b[i + 4:i + n]))
-
-
-class IdI(_Id):
-    type = const.PT_IDI
-
-
-class IdR(_Id):
-    type = const.PT_IDR
-
-
-class _CertBase(Payload):
-    def __init__(self, encoding, data):
-        self.encoding = encoding
-        self.data = data
-
-    def _size(self):
-        return 1 + len(self.data)
-
-    def _put(self, b, i):
-        b[i] = self.encoding
-        _copy(b, i + 1, self.data)
-
-    @classmethod
-    def _parse(cls, b, i, n):
-        if n < 1:
-            raise ParseError("too short")
-        return cls(b[i], bytes(b[i + 1:i + n]))
+        """Body length on the wire (the generic payload header not included)."""
+        f = self._f
+        if f[0] is not None:
+            return (f[0] & 15) + len(getattr(self, f[-1]))
+        t = self.type
+        if t == const.PT_N:
+            return 4 + len(self.spi) + len(self.data)
+        if t == const.PT_D:
+            return 4 + 4 * len(self.spis)
+        n = 4
+        if t == const.PT_SA:
+            n = 0
+            for p in self.proposals:
+                n += 8 + len(p.spi)
+                for x in p.transforms:
+                    n += 8 if x.keylen is None else 12
+        elif t == const.PT_CP:
+            for a in self.attrs:
+                n += 4 + len(a[1])
+        else:
+            for s in self.selectors:
+                n += 8 + len(s.start_addr) + len(s.end_addr)
+        return n
 
 
-class Cert(_CertBase):
-    type = const.PT_CERT
+def _payload(name, t, f):
+    # A class made with type() holds only these two attributes (a class statement adds two more).
+    return type(name, (Payload,), {"type": t, "_f": f})
 
 
-class CertReq(_CertBase):
-    type = const.PT_CERTREQ
-
-
-class Auth(Payload):
-    type = const.PT_AUTH
-
-    def __init__(self, method, data):
-        self.method = method
-        self.data = data
-
-    def _size(self):
-        return 4 + len(self.data)
-
-    def _put(self, b, i):
-        b[i] = self.method
-        _copy(b, i + 4, self.data)
-
-    @staticmethod
-    def _parse(b, i, n):
-        if n < 4:
-            raise ParseError("too short")
-        return Auth(b[i], bytes(b[i + 4:i + n]))
-
-
-class Ke(Payload):
-    type = const.PT_KE
-
-    def __init__(self, group, data):
-        self.group = group
-        self.data = data
-
-    def _size(self):
-        return 4 + len(self.data)
-
-    def _put(self, b, i):
-        _w16(b, i, self.group)
-        _copy(b, i + 4, self.data)
-
-    @staticmethod
-    def _parse(b, i, n):
-        if n < 4:
-            raise ParseError("too short")
-        return Ke(_u16(b, i), bytes(b[i + 4:i + n]))
+# Payloads that are a fixed header and then opaque data (the last attribute). Their layout is a number
+# whose hex digits, from the right, are the header length and then the width in octets (0: none, the
+# field is not in the body; 1 or 2) of each attribute before the data, in turn, from offset 0 on.
+_DATA = (0, "data")
+Nonce = _payload("Nonce", const.PT_NONCE, _DATA)
+Vendor = _payload("Vendor", const.PT_V, _DATA)
+Eap = _payload("Eap", const.PT_EAP, _DATA)
+_ID = (0x14, "id_type", "data")  # one octet, three reserved, data
+IdI = _payload("IdI", const.PT_IDI, _ID)
+IdR = _payload("IdR", const.PT_IDR, _ID)
+_CERT = (0x11, "encoding", "data")
+Cert = _payload("Cert", const.PT_CERT, _CERT)
+CertReq = _payload("CertReq", const.PT_CERTREQ, _CERT)
+Auth = _payload("Auth", const.PT_AUTH, (0x14, "method", "data"))
+Ke = _payload("Ke", const.PT_KE, (0x24, "group", "data"))
+# SK: inner_type is the type of the first inner payload; body = IV | ciphertext | ICV.
+Encrypted = _payload("Encrypted", const.PT_SK, (0x00, "inner_type", "body"))
+# SKF (RFC 7383 2.5): inner_type is set in fragment 1 only (0 in the others).
+Fragment = _payload("Fragment", const.PT_SKF, (0x2204, "inner_type", "number", "total", "body"))
+# Payloads with inner structure, written and read by the branches of _put and _parse.
+Delete = _payload("Delete", const.PT_D, (None, "protocol", "spis"))
+Sa = _payload("Sa", const.PT_SA, (None, "proposals"))
+_TS = (None, "selectors")
+TsI = _payload("TsI", const.PT_TSI, _TS)
+TsR = _payload("TsR", const.PT_TSR, _TS)
+# attrs: list of (attr_type, value bytes); an empty value is a request for that attribute.
+Cp = _payload("Cp", const.PT_CP, (None, "cfg_type", "attrs"))
+del _payload, _DATA, _ID, _CERT, _TS
 
 
 class Notify(Payload):
     type = const.PT_N
+    _f = (None, "protocol", "spi", "notify_type", "data")
 
     def __init__(self, protocol, spi, notify_type, data=b""):
         self.protocol = protocol
         self.spi = spi or b""
         self.notify_type = notify_type
         self.data = data
-
-    def _size(self):
-        return 4 + len(self.spi) + len(self.data)
-
-    def _put(self, b, i):
-        b[i] = self.protocol
-        b[i + 1] = len(self.spi)
-        _w16(b, i + 2, self.notify_type)
-        _copy(b, _copy(b, i + 4, self.spi), self.data)
-
-    @staticmethod
-    def _parse(b, i, n):
-        if n < 4 or 4 + b[i + 1] > n:
-            raise ParseError("too short")
-        s = i + 4 + b[i + 1]
-        return Notify(b[i], bytes(b[i + 4:s]), _u16(b, i + 2), bytes(b[s:i + n]))
-
-
-def _spi_size(protocol):
-    # Delete payloads: the SPI size follows from the protocol (RFC 7296 3.11).
-    if protocol == const.PROTO_IKE:
-        return 0
-    if protocol == const.PROTO_ESP or protocol == const.PROTO_AH:
-        return 4
-    raise ParseError("unknown protocol %d" % protocol)
-
-
-class Delete(Payload):
-    type = const.PT_D
-
-    def __init__(self, protocol, spis):
-        self.protocol = protocol
-        self.spis = spis
-
-    def _size(self):
-        return 4 + 4 * len(self.spis)
-
-    def _put(self, b, i):
-        b[i] = self.protocol
-        if self.protocol != const.PROTO_IKE:
-            b[i + 1] = 4
-            _w16(b, i + 2, len(self.spis))
-            i += 4
-            for s in self.spis:
-                i = _copy(b, i, s)
-
-    @staticmethod
-    def _parse(b, i, n):
-        if n < 4:
-            raise ParseError("too short")
-        protocol = b[i]
-        size = _spi_size(protocol)
-        if b[i + 1] != size:
-            raise ParseError("SPI size %d for protocol %d" % (b[i + 1], protocol))
-        spis = []
-        if size:
-            count = _u16(b, i + 2)
-            if n != 4 + 4 * count:
-                raise ParseError("%d SPIs do not fill %d bytes" % (count, n))
-            for k in range(i + 4, i + n, 4):
-                spis.append(bytes(b[k:k + 4]))
-        elif n != 4:
-            raise ParseError("IKE SA delete carries data")
-        return Delete(protocol, spis)
 
 
 class Transform:
@@ -258,290 +174,224 @@ class Transform:
         self.id = id
         self.keylen = keylen
 
-    def _size(self):
-        return 8 if self.keylen is None else 12
 
-    def _put(self, b, i, last):
-        n = self._size()
-        b[i] = 0 if last else const.MORE_TRANSFORMS
-        _w16(b, i + 2, n)
-        b[i + 4] = self.type
-        _w16(b, i + 6, self.id)
-        if n == 12:
-            _w16(b, i + 8, const.ATTR_FORMAT_TV | const.KEY_LENGTH)
-            _w16(b, i + 10, self.keylen)
-        return i + n
-
-    @staticmethod
-    def _parse(b, i, n):
-        keylen = None
-        a = i + 8
-        end = i + n
-        while a < end:
-            if end - a < 4:
-                raise ParseError("transform attribute truncated")
-            at = _u16(b, a)
-            if at & const.ATTR_FORMAT_TV:
-                if at == const.ATTR_FORMAT_TV | const.KEY_LENGTH and keylen is None:
-                    keylen = _u16(b, a + 2)
-                else:
-                    keylen = -1
-                a += 4
-            else:
-                alen = _u16(b, a + 2)
-                if alen > end - a - 4:
-                    raise ParseError("transform attribute length %d" % alen)
-                keylen = -1
-                a += 4 + alen
-        return Transform(b[i + 4], _u16(b, i + 6), keylen)
+class Proposal(Payload):
+    _f = (None, "num", "protocol", "spi", "transforms")
 
 
-class Proposal:
-    def __init__(self, num, protocol, spi, transforms):
-        self.num = num
-        self.protocol = protocol
-        self.spi = spi
-        self.transforms = transforms
-
-    def _size(self):
-        n = 8 + len(self.spi)
-        for t in self.transforms:
-            n += t._size()
-        return n
-
-    def _put(self, b, i, last):
-        b[i] = 0 if last else const.MORE_PROPOSALS
-        _w16(b, i + 2, self._size())
-        b[i + 4] = self.num
-        b[i + 5] = self.protocol
-        b[i + 6] = len(self.spi)
-        ts = self.transforms
-        b[i + 7] = len(ts)
-        i = _copy(b, i + 8, self.spi)
-        for k in range(len(ts)):
-            i = ts[k]._put(b, i, k == len(ts) - 1)
-        return i
-
-    @staticmethod
-    def _parse(b, i, n):
-        end = i + n
-        count = b[i + 7]
-        j = i + 8 + b[i + 6]
-        if j > end:
-            raise ParseError("proposal SPI size %d" % b[i + 6])
-        spi = bytes(b[i + 8:j])
-        transforms = []
-        for k in range(count):
-            if end - j < 8:
-                raise ParseError("proposal holds %d of %d transforms" % (k, count))
-            more = b[j]
-            if more != (0 if k == count - 1 else const.MORE_TRANSFORMS):
-                raise ParseError("transform %d of %d: last-substruc %d" % (k + 1, count, more))
-            tlen = _u16(b, j + 2)
-            if tlen < 8 or tlen > end - j:
-                raise ParseError("transform length %d" % tlen)
-            transforms.append(Transform._parse(b, j, tlen))
-            j += tlen
-        if j != end:
-            raise ParseError("%d bytes after the %d transforms" % (end - j, count))
-        return Proposal(b[i + 4], b[i + 5], spi, transforms)
+class Selector(Payload):
+    # One traffic selector (RFC 7296 3.13.1); addresses are bytes, 4 (IPv4) or 16 (IPv6) long.
+    _f = (None, "ts_type", "ip_proto", "start_port", "end_port", "start_addr", "end_addr")
 
 
-class Sa(Payload):
-    type = const.PT_SA
-
-    def __init__(self, proposals):
-        self.proposals = proposals
-
-    def _size(self):
-        n = 0
-        for p in self.proposals:
-            n += p._size()
-        return n
-
-    def _put(self, b, i):
-        ps = self.proposals
+def _put(p, b, i):
+    # Write payload p's body into the zero-filled bytearray b at offset i.
+    f = p._f
+    h = f[0]
+    if h is not None:
+        j = i
+        for x in range(1, len(f) - 1):
+            w = (h >> 4 * x) & 15
+            if w == 1:
+                b[j] = getattr(p, f[x])
+            elif w == 2:
+                _w16(b, j, getattr(p, f[x]))
+            j += w
+        _copy(b, i + (h & 15), getattr(p, f[-1]))
+        return
+    t = p.type
+    if t == const.PT_SA:
+        ps = p.proposals
         for k in range(len(ps)):
-            i = ps[k]._put(b, i, k == len(ps) - 1)
+            q = ps[k]
+            ts = q.transforms
+            if k < len(ps) - 1:
+                b[i] = const.MORE_PROPOSALS
+            b[i + 4] = q.num
+            b[i + 5] = q.protocol
+            b[i + 6] = len(q.spi)
+            b[i + 7] = len(ts)
+            j = _copy(b, i + 8, q.spi)
+            for x in range(len(ts)):
+                tr = ts[x]
+                if x < len(ts) - 1:
+                    b[j] = const.MORE_TRANSFORMS
+                n = 8 if tr.keylen is None else 12
+                _w16(b, j + 2, n)
+                b[j + 4] = tr.type
+                _w16(b, j + 6, tr.id)
+                if n == 12:
+                    _w16(b, j + 8, const.ATTR_FORMAT_TV | const.KEY_LENGTH)
+                    _w16(b, j + 10, tr.keylen)
+                j += n
+            _w16(b, i + 2, j - i)
+            i = j
+    elif t == const.PT_N:
+        b[i] = p.protocol
+        b[i + 1] = len(p.spi)
+        _w16(b, i + 2, p.notify_type)
+        _copy(b, _copy(b, i + 4, p.spi), p.data)
+    elif t == const.PT_D:
+        b[i] = p.protocol
+        if p.protocol != const.PROTO_IKE:
+            b[i + 1] = 4
+            _w16(b, i + 2, len(p.spis))
+            i += 4
+            for s in p.spis:
+                i = _copy(b, i, s)
+    elif t == const.PT_CP:
+        b[i] = p.cfg_type
+        i += 4
+        for t, v in p.attrs:
+            _w16(b, i, t)
+            _w16(b, i + 2, len(v))
+            i = _copy(b, i + 4, v)
+    else:
+        b[i] = len(p.selectors)
+        i += 4
+        for s in p.selectors:
+            b[i] = s.ts_type
+            b[i + 1] = s.ip_proto
+            _w16(b, i + 2, 8 + len(s.start_addr) + len(s.end_addr))
+            _w16(b, i + 4, s.start_port)
+            _w16(b, i + 6, s.end_port)
+            i = _copy(b, _copy(b, i + 8, s.start_addr), s.end_addr)
 
-    @staticmethod
-    def _parse(b, i, n):
-        end = i + n
+
+def _parse(cls, b, i, n):
+    # The payload of class cls from its n-byte body at b[i].
+    t = cls.type
+    f = cls._f
+    h = f[0]
+    if h is not None:
+        if n < h & 15:
+            raise _fail(0)  # too short
+        if t == const.PT_NONCE and (n < const.NONCE_MIN or n > const.NONCE_MAX):
+            raise _fail(1, n)  # nonce length %d outside 16..256
+        d = bytes(b[i + (h & 15):i + n])
+        if len(f) == 2:
+            return cls(d)
+        # The payloads decoded here have at most one header field, at offset 0.
+        return cls(b[i] if h >> 4 == 1 else _u16(b, i), d)
+    end = i + n
+    if t == const.PT_SA:
         proposals = []
         more = True
         while more:
             if end - i < 8:
-                raise ParseError("proposal truncated")
+                raise _fail(2)  # proposal truncated
             if b[i] == 0:
                 more = False
             elif b[i] != const.MORE_PROPOSALS:
-                raise ParseError("proposal last-substruc %d" % b[i])
-            plen = _u16(b, i + 2)
-            if plen < 8 or plen > end - i:
-                raise ParseError("proposal length %d" % plen)
-            proposals.append(Proposal._parse(b, i, plen))
-            i += plen
+                raise _fail(3, b[i])  # proposal last-substruc %d
+            pend = i + _u16(b, i + 2)
+            if pend < i + 8 or pend > end:
+                raise _fail(4, pend - i)  # proposal length %d
+            count = b[i + 7]
+            j = i + 8 + b[i + 6]
+            if j > pend:
+                raise _fail(5, b[i + 6])  # proposal SPI size %d
+            transforms = []
+            for k in range(count):
+                if pend - j < 8:
+                    raise _fail(6, (k, count))  # proposal holds %d of %d transforms
+                if b[j] != (0 if k == count - 1 else const.MORE_TRANSFORMS):
+                    raise _fail(7, (k + 1, count, b[j]))  # transform %d of %d: last-substruc %d
+                tend = j + _u16(b, j + 2)
+                if tend < j + 8 or tend > pend:
+                    raise _fail(8, tend - j)  # transform length %d
+                keylen = None
+                a = j + 8
+                while a < tend:
+                    if tend - a < 4:
+                        raise _fail(9)  # transform attribute truncated
+                    at = _u16(b, a)
+                    if at & const.ATTR_FORMAT_TV:
+                        if at == const.ATTR_FORMAT_TV | const.KEY_LENGTH and keylen is None:
+                            keylen = _u16(b, a + 2)
+                        else:
+                            keylen = -1
+                        a += 4
+                    else:
+                        alen = _u16(b, a + 2)
+                        if alen > tend - a - 4:
+                            raise _fail(10, alen)  # transform attribute length %d
+                        keylen = -1
+                        a += 4 + alen
+                transforms.append(Transform(b[j + 4], _u16(b, j + 6), keylen))
+                j = tend
+            if j != pend:
+                raise _fail(11, (pend - j, count))  # %d bytes after the %d transforms
+            proposals.append(Proposal(b[i + 4], b[i + 5], bytes(b[i + 8:i + 8 + b[i + 6]]), transforms))
+            i = pend
         if i != end:
-            raise ParseError("%d bytes after the last proposal" % (end - i))
+            raise _fail(12, end - i)  # %d bytes after the last proposal
         return Sa(proposals)
-
-
-class Selector:
-    # One traffic selector (RFC 7296 3.13.1); addresses are bytes, 4 (IPv4) or 16 (IPv6) long.
-    def __init__(self, ts_type, ip_proto, start_port, end_port, start_addr, end_addr):
-        self.ts_type = ts_type
-        self.ip_proto = ip_proto
-        self.start_port = start_port
-        self.end_port = end_port
-        self.start_addr = start_addr
-        self.end_addr = end_addr
-
-    def _size(self):
-        return 8 + len(self.start_addr) + len(self.end_addr)
-
-    def _put(self, b, i):
-        b[i] = self.ts_type
-        b[i + 1] = self.ip_proto
-        _w16(b, i + 2, self._size())
-        _w16(b, i + 4, self.start_port)
-        _w16(b, i + 6, self.end_port)
-        return _copy(b, _copy(b, i + 8, self.start_addr), self.end_addr)
-
-
-def _addr_len(ts_type):
-    if ts_type == const.TS_IPV4_ADDR_RANGE:
-        return 4
-    if ts_type == const.TS_IPV6_ADDR_RANGE:
-        return 16
-    raise ParseError("unsupported traffic selector type %d" % ts_type)
-
-
-class _Ts(Payload):
-    def __init__(self, selectors):
-        self.selectors = selectors
-
-    def _size(self):
-        n = 4
-        for s in self.selectors:
-            n += s._size()
-        return n
-
-    def _put(self, b, i):
-        b[i] = len(self.selectors)
-        i += 4
-        for s in self.selectors:
-            i = s._put(b, i)
-
-    @classmethod
-    def _parse(cls, b, i, n):
-        if n < 4:
-            raise ParseError("too short")
-        count = b[i]
-        end = i + n
-        j = i + 4
-        selectors = []
-        for k in range(count):
-            if end - j < 8:
-                raise ParseError("holds %d of %d selectors" % (k, count))
-            alen = _addr_len(b[j])
-            slen = _u16(b, j + 2)
-            if slen != 8 + 2 * alen or slen > end - j:
-                raise ParseError("selector length %d" % slen)
-            a = j + 8
-            selectors.append(Selector(b[j], b[j + 1], _u16(b, j + 4), _u16(b, j + 6),
-                                      bytes(b[a:a + alen]), bytes(b[a + alen:j + slen])))
-            j += slen
-        if j != end:
-            raise ParseError("%d bytes after the %d selectors" % (end - j, count))
-        return cls(selectors)
-
-
-class TsI(_Ts):
-    type = const.PT_TSI
-
-
-class TsR(_Ts):
-    type = const.PT_TSR
-
-
-class Cp(Payload):
-    # attrs: list of (attr_type, value bytes); an empty value is a request for that attribute.
-    type = const.PT_CP
-
-    def __init__(self, cfg_type, attrs):
-        self.cfg_type = cfg_type
-        self.attrs = attrs
-
-    def _size(self):
-        n = 4
-        for a in self.attrs:
-            n += 4 + len(a[1])
-        return n
-
-    def _put(self, b, i):
-        b[i] = self.cfg_type
-        i += 4
-        for t, v in self.attrs:
-            _w16(b, i, t)
-            _w16(b, i + 2, len(v))
-            i = _copy(b, i + 4, v)
-
-    @staticmethod
-    def _parse(b, i, n):
-        if n < 4:
-            raise ParseError("too short")
-        end = i + n
-        j = i + 4
+    if n < 4:
+        raise _fail(0)  # too short
+    if t == const.PT_N:
+        s = i + 4 + b[i + 1]
+        if s > end:
+            raise _fail(0)  # too short
+        return Notify(b[i], bytes(b[i + 4:s]), _u16(b, i + 2), bytes(b[s:end]))
+    if t == const.PT_D:
+        protocol = b[i]
+        # The SPI size follows from the protocol (RFC 7296 3.11).
+        if protocol == const.PROTO_IKE:
+            size = 0
+        elif protocol == const.PROTO_ESP or protocol == const.PROTO_AH:
+            size = 4
+        else:
+            raise _fail(13, protocol)  # unknown protocol %d
+        if b[i + 1] != size:
+            raise _fail(14, (b[i + 1], protocol))  # SPI size %d for protocol %d
+        spis = []
+        if size:
+            count = _u16(b, i + 2)
+            if n != 4 + 4 * count:
+                raise _fail(15, (count, n))  # %d SPIs do not fill %d bytes
+            for k in range(i + 4, end, 4):
+                spis.append(bytes(b[k:k + 4]))
+        elif n != 4:
+            raise _fail(16)  # IKE SA delete carries data
+        return Delete(protocol, spis)
+    j = i + 4
+    if t == const.PT_CP:
         attrs = []
         while j < end:
             if end - j < 4:
-                raise ParseError("attribute truncated")
+                raise _fail(17)  # attribute truncated
             alen = _u16(b, j + 2)
             if alen > end - j - 4:
-                raise ParseError("attribute length %d" % alen)
+                raise _fail(18, alen)  # attribute length %d
             attrs.append((_u16(b, j) & 0x7FFF, bytes(b[j + 4:j + 4 + alen])))
             j += 4 + alen
         return Cp(b[i], attrs)
+    count = b[i]
+    selectors = []
+    for k in range(count):
+        if end - j < 8:
+            raise _fail(19, (k, count))  # holds %d of %d selectors
+        if b[j] == const.TS_IPV4_ADDR_RANGE:
+            alen = 4
+        elif b[j] == const.TS_IPV6_ADDR_RANGE:
+            alen = 16
+        else:
+            raise _fail(20, b[j])  # unsupported traffic selector type %d
+        slen = _u16(b, j + 2)
+        if slen != 8 + 2 * alen or slen > end - j:
+            raise _fail(21, slen)  # selector length %d
+        a = j + 8
+        selectors.append(Selector(b[j], b[j + 1], _u16(b, j + 4), _u16(b, j + 6),
+                                  bytes(b[a:a + alen]), bytes(b[a + alen:j + slen])))
+        j += slen
+    if j != end:
+        raise _fail(22, (end - j, count))  # %d bytes after the %d selectors
+    return cls(selectors)
 
 
-class Encrypted(Payload):
-    # SK: inner_type is the type of the first inner payload; body = IV | ciphertext | ICV.
-    type = const.PT_SK
-
-    def __init__(self, inner_type, body):
-        self.inner_type = inner_type
-        self.body = body
-
-    def _size(self):
-        return len(self.body)
-
-    def _put(self, b, i):
-        _copy(b, i, self.body)
-
-
-class Fragment(Payload):
-    # SKF (RFC 7383 2.5): inner_type is set in fragment 1 only (0 in the others).
-    type = const.PT_SKF
-
-    def __init__(self, inner_type, number, total, body):
-        self.inner_type = inner_type
-        self.number = number
-        self.total = total
-        self.body = body
-
-    def _size(self):
-        return 4 + len(self.body)
-
-    def _put(self, b, i):
-        _w16(b, i, self.number)
-        _w16(b, i + 2, self.total)
-        _copy(b, i + 4, self.body)
-
-
-_CLASSES = {}
-for _c in (Sa, Ke, IdI, IdR, Cert, CertReq, Auth, Nonce, Notify, Delete, Vendor, TsI, TsR, Cp, Eap):
-    _CLASSES[_c.type] = _c
-del _c
+# The classes _chain decodes, by type: RFC 7296 numbers the payloads 33 (SA) to 48 (EAP), SK (46) aside.
+_CLASSES = (Sa, Ke, IdI, IdR, Cert, CertReq, Auth, Nonce, Notify, Delete, Vendor, TsI, TsR, None, Cp, Eap)
 
 
 def _chain(b, i, end, t, outer):
@@ -550,42 +400,42 @@ def _chain(b, i, end, t, outer):
     unsupported = None
     while t != const.NO_NEXT_PAYLOAD:
         if end - i < 4:
-            raise ParseError("payload %d truncated" % t)
+            raise _fail(23, t)  # payload %d truncated
         nxt = b[i]
         plen = _u16(b, i + 2)
         if plen < 4 or plen > end - i:
-            raise ParseError("payload %d length %d, %d bytes left" % (t, plen, end - i))
+            raise _fail(24, (t, plen, end - i))  # payload %d length %d, %d bytes left
         s = i + 4
         i += plen
         if t == const.PT_SK or t == const.PT_SKF:
             # Its next-payload field names the first inner payload, so nothing may follow it.
             if not outer:
-                raise ParseError("payload %d inside an encrypted payload" % t)
+                raise _fail(25, t)  # payload %d inside an encrypted payload
             if i != end:
-                raise ParseError("payload %d not last" % t)
+                raise _fail(26, t)  # payload %d not last
             if t == const.PT_SK:
                 payloads.append(Encrypted(nxt, b[s:end]))
                 return payloads, unsupported
             if plen < 8:
-                raise ParseError("SKF payload too short")
+                raise _fail(27)  # SKF payload too short
             number = _u16(b, s)
             total = _u16(b, s + 2)
             if number < 1 or number > total:
-                raise ParseError("SKF fragment %d of %d" % (number, total))
+                raise _fail(28, (number, total))  # SKF fragment %d of %d
             payloads.append(Fragment(nxt, number, total, b[s + 4:end]))
             return payloads, unsupported
-        cls = _CLASSES.get(t)
+        cls = _CLASSES[t - const.PT_SA] if const.PT_SA <= t <= const.PT_EAP else None
         if cls is None:
             if b[s - 3] & const.PAYLOAD_CRITICAL and unsupported is None:
                 unsupported = t
         else:
             try:
-                payloads.append(cls._parse(b, s, plen - 4))
+                payloads.append(_parse(cls, b, s, plen - 4))
             except ParseError as e:
-                raise ParseError("payload %d: %s" % (t, e.reason))
+                raise _fail(29, (t, e.reason))  # payload %d: %s
         t = nxt
     if i != end:
-        raise ParseError("%d bytes after the last payload" % (end - i))
+        raise _fail(30, end - i)  # %d bytes after the last payload
     return payloads, unsupported
 
 
@@ -616,7 +466,7 @@ def payloads_into(b, i, payloads):
         if p.critical:
             b[i + 1] = const.PAYLOAD_CRITICAL
         _w16(b, i + 2, size)
-        p._put(b, i + 4)
+        _put(p, b, i + 4)
         i += size
     return payloads[0].type if payloads else const.NO_NEXT_PAYLOAD
 
@@ -653,7 +503,11 @@ class Message:
         return None
 
     def all(self, cls):
-        return [p for p in self.payloads if isinstance(p, cls)]
+        out = []
+        for p in self.payloads:
+            if isinstance(p, cls):
+                out.append(p)
+        return out
 
     def notify(self, notify_type):
         for p in self.payloads:
@@ -669,8 +523,11 @@ class Message:
         b[17] = const.IKE_VERSION
         b[18] = self.exchange
         b[19] = self.flags
-        _w32(b, 20, self.msg_id)
-        _w32(b, 24, length)
+        v = self.msg_id
+        _w16(b, 20, (v >> 16) & 0xFFFF)
+        _w16(b, 22, v & 0xFFFF)
+        _w16(b, 24, (length >> 16) & 0xFFFF)
+        _w16(b, 26, length & 0xFFFF)
 
     def encode(self):
         """The plaintext message (payloads as they are) -> bytes."""
@@ -685,17 +542,17 @@ def decode(buf):
     b = memoryview(buf)
     n = len(b)
     if n < HEADER_LEN:
-        raise ParseError("%d bytes, shorter than the IKE header" % n)
+        raise _fail(31, n)  # %d bytes, shorter than the IKE header
     major = b[17] >> 4
     if major != const.IKE_MAJOR_VERSION:
         if major == 1:
-            raise ParseError("IKEv1 message (version 0x%02x)" % b[17])
-        raise ParseError("major version %d" % major)
-    length = _u32(b, 24)
+            raise _fail(32, b[17])  # IKEv1 message (version 0x%02x)
+        raise _fail(33, major)  # major version %d
+    length = (_u16(b, 24) << 16) | _u16(b, 26)
     if length != n:
-        raise ParseError("length field %d, datagram %d bytes" % (length, n))
+        raise _fail(34, (length, n))  # length field %d, datagram %d bytes
     payloads, unsupported = _chain(b, HEADER_LEN, n, b[16], True)
-    m = Message(bytes(b[0:8]), bytes(b[8:16]), b[18], b[19], _u32(b, 20), payloads)
+    m = Message(bytes(b[0:8]), bytes(b[8:16]), b[18], b[19], (_u16(b, 20) << 16) | _u16(b, 22), payloads)
     m.next_payload = b[16]
     m.unsupported_critical = unsupported
     return m

@@ -172,19 +172,25 @@ def _pick(ours, theirs, optional, none):
     return False, None
 
 
-def _match(spec, p, ke_group, skip_dh):
-    encr, integ, prf, dh, esn = [], [], [], [], []
-    lists = {_E: encr, _I: integ, _P: prf, _D: dh, _S: esn}
-    other = {}
+def transforms_by_type(p):
+    """A message.Proposal's transforms sorted by type, each list in the peer's order -> encr
+    [(id, keylen)], integ, prf, dh, esn [id], other [(type, id)] (types we have no list for)."""
+    encr, integ, prf, dh, esn, other = [], [], [], [], [], []
+    lists = {_I: integ, _P: prf, _D: dh, _S: esn}
     for t in p.transforms:
         if t.type == _E:
             encr.append((t.id, t.keylen))
         elif t.type in lists:
             lists[t.type].append(t.id)
         else:
-            other.setdefault(t.type, []).append(t.id)
-    for t in other:
-        if not (_ADDKE_FIRST <= t <= _ADDKE_LAST and const.DH_NONE in other[t]):
+            other.append((t.type, t.id))
+    return encr, integ, prf, dh, esn, other
+
+
+def _match(spec, p, ke_group, skip_dh):
+    encr, integ, prf, dh, esn, other = transforms_by_type(p)
+    for t, _ in other:
+        if not (_ADDKE_FIRST <= t <= _ADDKE_LAST and (t, const.DH_NONE) in other):
             return None
     ok, e = _pick(spec.encr, encr, False, None)
     if not ok or e is None:

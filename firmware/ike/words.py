@@ -4,7 +4,7 @@
 # aes128gcm16-prfsha256-ecp384"). Loaded only for that (config validation, log lines): the responder
 # unloads it with its other transient modules, so the tables are not in the heap between handshakes.
 from ike import const
-from ike.proposal import _derived_prf
+from ike.proposal import _derived_prf, transforms_by_type
 
 _E = const.TRANS_ENCR
 _P = const.TRANS_PRF
@@ -151,15 +151,7 @@ def describe_lists(protocol, encr, integ, prf, dh, esn, other):
 def describe(p):
     """A received message.Proposal in strongSwan syntax, including algorithms we do not support
     ('aes128gcm16-prfsha256-ecp384'); unknown ones as 'ENCR_1234'."""
-    encr, integ, prf, dh, esn, other = [], [], [], [], [], []
-    lists = {_I: integ, _P: prf, _D: dh, _S: esn}
-    for t in p.transforms:
-        if t.type == _E:
-            encr.append((t.id, t.keylen))
-        elif t.type in lists:
-            lists[t.type].append(t.id)
-        else:
-            other.append((t.type, t.id))
+    encr, integ, prf, dh, esn, other = transforms_by_type(p)
     return describe_lists(p.protocol, encr, integ, prf, dh, esn, other)
 
 

@@ -186,11 +186,7 @@ class Engine:
         enc.encrypt(self._tx_iv, self._tx_iv)
         ct = self._tx_ct[m]
         enc.encrypt(ct, ct)
-        cnt[PACKETS_OUT] += 1
-        cnt[BYTES_OUT] += n
-        lim = sa.lim
-        if cnt[PACKETS_OUT] >= lim[PACKETS_OUT] or cnt[BYTES_OUT] >= lim[BYTES_OUT]:
-            self._sad.limit(sa)
+        self._count(sa, PACKETS_OUT, BYTES_OUT, n)
         return m
 
     # -- inbound --
@@ -269,9 +265,15 @@ class Engine:
         if not sa.match(out, 0, total, True):
             cnt[POLICY_DROPS] += 1
             return DROP_POLICY
-        cnt[PACKETS_IN] += 1
-        cnt[BYTES_IN] += total
-        lim = sa.lim
-        if cnt[PACKETS_IN] >= lim[PACKETS_IN] or cnt[BYTES_IN] >= lim[BYTES_IN]:
-            self._sad.limit(sa)
+        self._count(sa, PACKETS_IN, BYTES_IN, total)
         return total
+
+    def _count(self, sa, packets, nbytes, n):
+        """Count a packet of n bytes on the SA (packets, nbytes: PACKETS_IN and BYTES_IN, or the OUT
+        pair); tell the SAD when that reaches one of the SA's limits."""
+        cnt = sa.c
+        cnt[packets] += 1
+        cnt[nbytes] += n
+        lim = sa.lim
+        if cnt[packets] >= lim[packets] or cnt[nbytes] >= lim[nbytes]:
+            self._sad.limit(sa)

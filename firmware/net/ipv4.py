@@ -206,14 +206,10 @@ class Forwarder:
             return
         hl = (b[_ETH] & 0x0F) << 2
         if self._is_own(b, _ETH + 16):
-            if icmp.is_echo_request(b, _ETH, hl, total):
-                icmp.echo_reply(b, _ETH, hl)
+            if self._echo_reply(b, hl, total):
                 b[0:6] = self._rx_src
                 b[6:12] = self.mac
-                cnt["echo_replies"] += 1
                 self._send(b, _ETH + total)
-            else:
-                cnt["drop_local"] += 1
             return
         if not _unicast(b, _ETH + 16) or arpmod.in_net(b, _ETH + 16, self.net, self.mask):
             # Broadcast/multicast, or a LAN destination: nothing for the tunnel.
@@ -236,6 +232,16 @@ class Forwarder:
             cnt["to_tunnel"] += 1
         else:
             cnt["drop_policy"] += 1
+
+    def _echo_reply(self, b, hl, total):
+        """A packet for the device itself (IPv4 at b[_ETH:]): an echo request becomes its reply in
+        place (True, counted); anything else is counted dropped (False)."""
+        if icmp.is_echo_request(b, _ETH, hl, total):
+            icmp.echo_reply(b, _ETH, hl)
+            self.counters["echo_replies"] += 1
+            return True
+        self.counters["drop_local"] += 1
+        return False
 
     def _error_to_lan(self, b, icmp_type, code, mtu):
         if not self._may_error(b, _ETH):
@@ -270,12 +276,8 @@ class Forwarder:
             return
         hl = (b[_ETH] & 0x0F) << 2
         if self._is_own(b, _ETH + 16):
-            if icmp.is_echo_request(b, _ETH, hl, total):
-                icmp.echo_reply(b, _ETH, hl)
-                cnt["echo_replies"] += 1
+            if self._echo_reply(b, hl, total):
                 self._to_tunnel(self.deliver_view, total)
-            else:
-                cnt["drop_local"] += 1
             return
         dst = _ETH + 16
         if self.arp is None or not _unicast(b, dst) or not arpmod.in_net(b, dst, self.net, self.mask):

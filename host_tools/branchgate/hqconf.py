@@ -10,7 +10,8 @@ Formats: `swanctl` (strongSwan 5.9+, tested against a real charon), `cisco-iosxe
 The PSK: the settings can be shown freely, the PSK only on request. Without --include-psk the secret is
 a comment naming the PSK's fingerprint (the tool never invents a key: a placeholder a user forgets to
 replace must not become a working, well-known key). With --include-psk it is written out, and with
---output FILE that file is created with mode 0600."""
+--output FILE that file is created with mode 0600. With --port (the settings read over the device's
+serial console) only the fingerprint is known: the device never sends its PSK back."""
 import os
 import re
 import sys
@@ -201,9 +202,18 @@ def _cisco_identity(text):
     return "fqdn %s" % ident.data.decode()
 
 
-def _esp_pfs(t):
+def _pfs_lines(t, line):
+    """[line % DH group] if the device's first ESP proposal asks for PFS, else []."""
     groups = _algorithms(t.esp[0])[1]
-    return groups[0] if groups else None
+    return [line % groups[0]] if groups else []
+
+
+def _psk_line(t, include_psk, vendor, indent, command, comment):
+    """The vendor's PSK `command` with the device's PSK, or commented out naming its fingerprint."""
+    if include_psk:
+        return "%s%s %s" % (indent, command, _printable_psk(t, vendor))
+    return "%s%s %s <the PSK provisioned on the device, fingerprint %s>" % (indent, comment, command,
+                                                                            t.psk_fingerprint)
 
 
 def cisco(t, include_psk):
@@ -222,10 +232,7 @@ def cisco(t, include_psk):
     out += ["crypto ikev2 policy BG-%s" % n, " proposal BG-%s" % n,
             "crypto ikev2 keyring BG-%s" % n, " peer %s" % t.name, "  address %s" % t.device_addr,
             "  identity %s" % _cisco_identity(t.device_id)]
-    if include_psk:
-        out.append("  pre-shared-key %s" % _printable_psk(t, "Cisco IOS-XE"))
-    else:
-        out.append("  ! pre-shared-key <the PSK provisioned on the device, fingerprint %s>" % t.psk_fingerprint)
+    out.append(_psk_line(t, include_psk, "Cisco IOS-XE", "  ", "pre-shared-key", "!"))
     out += ["crypto ikev2 profile BG-%s" % n,
             " match identity remote %s" % _cisco_identity(t.device_id),
             " identity local %s" % _cisco_identity(t.hq_id),
@@ -246,9 +253,7 @@ def cisco(t, include_psk):
             " set transform-set BG-%s" % n,
             " set ikev2-profile BG-%s" % n,
             " set security-association lifetime seconds %d" % child_rekey]
-    pfs = _esp_pfs(t)
-    if pfs:
-        out.append(" set pfs group%d" % pfs)
+    out += _pfs_lines(t, " set pfs group%d")
     out += [" match address BG-%s" % n,
             "! then on the WAN interface: interface <WAN> / crypto map BRANCHGATE"]
     return "\n".join(out) + "\n"
@@ -286,11 +291,7 @@ def huawei(t, include_psk):
             " remote-id %s" % t.device_id,
             " remote-address %s" % t.device_addr,
             " nat traversal"]
-    if include_psk:
-        out.append(" pre-shared-key cipher %s" % _printable_psk(t, "Huawei VRP"))
-    else:
-        out.append(" # pre-shared-key cipher <the PSK provisioned on the device, fingerprint %s>"
-                   % t.psk_fingerprint)
+    out.append(_psk_line(t, include_psk, "Huawei VRP", " ", "pre-shared-key cipher", "#"))
     if t.dpd_delay:
         out.append(" dpd type periodic idle-time %d" % t.dpd_delay)
     out += ["ipsec proposal BG-%s" % n,
@@ -303,9 +304,7 @@ def huawei(t, include_psk):
             " ike-peer BG-%s" % n,
             " proposal BG-%s" % n,
             " sa duration time-based %d" % child_rekey]
-    pfs = _esp_pfs(t)
-    if pfs:
-        out.append(" pfs dh-group%d" % pfs)
+    out += _pfs_lines(t, " pfs dh-group%d")
     out.append("# then on the WAN interface: ipsec policy BRANCHGATE")
     return "\n".join(out) + "\n"
 
@@ -341,6 +340,28 @@ def load_root(root):
         raise CliError("--root %s: %s" % (root, e)) from None
 
 
+def load_port(port, timeout=1.0):
+    """The device's committed configuration read over its serial console -> (config.Config, {peer
+    name: PSK fingerprint}). The PSK never leaves the device: the Config's PSKs are placeholders, its
+    fingerprint the device's."""
+    from .link import Link, LinkError
+    config = firmware_module("config")
+    try:
+        with Link(port, timeout=timeout) as link:
+            link.wait_hello(15.0)
+            reply = link.settings()
+    except LinkError as e:
+        raise CliError(str(e)) from None
+    settings, fps = reply.get("settings"), reply.get("psk") or {}
+    try:
+        cfg = config.validate(settings, {"psk": dict((p["name"], "00") for p in settings["peers"])},
+                              reply.get("generation", 0))
+    except (ValueError, TypeError, KeyError) as e:
+        raise CliError("--port %s: the device sent settings this tool cannot read: %s" % (port, e)) from None
+    cfg.fingerprint = reply.get("fingerprint")
+    return cfg, fps
+
+
 def pick_peer(cfg, hq_id):
     """The device's peer entry for this head office: the one whose id is hq_id, or the only one."""
     if hq_id is None:
@@ -369,9 +390,17 @@ def write_private(path, text):
 
 
 def run(args):
-    cfg = load_root(args.root)
+    if args.port is not None:
+        if args.include_psk:
+            raise CliError("--include-psk needs --root: the device never sends its PSK back over --port "
+                           "(the PSK is write-only; the output names its fingerprint)")
+        cfg, psk_fps = load_port(args.port, args.timeout)
+    else:
+        cfg, psk_fps = load_root(args.root), None
     peer = pick_peer(cfg, args.hq_id)
     t = Tunnel(cfg, peer, name=args.name, hq_addr=args.hq_addr, device_addr=args.device_addr)
+    if psk_fps is not None:  # --port: only the fingerprint of the device's PSK is known
+        t.psk, t.psk_fingerprint = None, psk_fps.get(peer.name)
     text = render(args.format, [t], args.include_psk)
     if args.output:
         try:
@@ -399,8 +428,11 @@ def ipv4_arg(text):
 def register(subparsers):
     p = subparsers.add_parser("hq-config", help="print the head office's config matching a device",
                               description=__doc__.split("\n\n")[0])
-    # --port (read the settings over serial) needs the serial link, which this version lacks.
-    p.add_argument("--root", required=True, metavar="DIR", help="the device's filesystem (sim board root)")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--root", metavar="DIR", help="the device's filesystem (sim board root)")
+    target.add_argument("--port", metavar="PORT",
+                        help="read the device's settings over its serial console (e.g. /dev/ttyUSB0, or the "
+                             "sim board's pty); the PSK stays on the device")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--hq-id", metavar="ID", help="the head office's identity (selects the device's peer entry)")
     p.add_argument("--hq-addr", type=ipv4_arg, metavar="ADDR", help="the head office's own address (default: any)")
@@ -411,4 +443,6 @@ def register(subparsers):
     p.add_argument("--include-psk", action="store_true",
                    help="write the device's PSK into the secrets (otherwise a comment with its fingerprint)")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (mode 0600) instead of stdout")
+    p.add_argument("--timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="with --port: wait this long for each reply before asking again (default 1)")
     p.set_defaults(func=run)

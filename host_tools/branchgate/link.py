@@ -158,6 +158,17 @@ class Link:
         self.max_in = reply.get("max_in", DEFAULT_MAX_IN)
         return reply
 
+    def settings(self):
+        """The device's committed settings: {"generation", "fingerprint", "settings", "psk": {peer
+        name: PSK fingerprint}} (the PSK itself never leaves the device)."""
+        try:
+            return self.request("settings")
+        except DeviceError as e:
+            if "unknown op" in str(e):
+                raise DeviceError("the device's firmware cannot send its settings back (no 'settings' "
+                                  "operation): update the firmware") from None
+            raise
+
     def put(self, part, text, progress=None):
         """Send text for the staged part ("settings"/"secrets") in chunks that fit the device's
         frame limit; progress(done, total) after each."""

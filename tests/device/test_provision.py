@@ -1,6 +1,6 @@
 # The provisioning protocol's device side (provision.py) on the sim board's runtime: framing, resync
 # after line noise, the reply cache, staging in chunks, commit through the config store (atomic,
-# checked against the host's fingerprint), and the PSK never coming back.
+# checked against the host's fingerprint), reading the settings back, and the PSK never coming back.
 import binascii
 import json
 import os
@@ -143,6 +143,25 @@ def test_commit_checks_the_fingerprint_then_commits_atomically():
     assert h["generation"] == 1 and h["fingerprint"] == want and h["mode"] == "console" and h["proto"] == 1
     assert h["device"] == provision.device_id(root) and len(h["device"]) == 17
     # The PSK, in any encoding, never in what the device sent
+    out = bytes(tx.b)
+    for form in (PSK, binascii.hexlify(PSK), binascii.hexlify(PSK).upper(), binascii.b2a_base64(PSK)[:-1]):
+        assert form not in out
+
+
+def test_settings_are_read_back_without_the_psk():
+    root = tmpdir()
+    c, tx = console(root)
+    send(c, {"id": 1, "op": "settings"})
+    r = replies(tx)[-1]
+    assert not r["ok"] and "not provisioned" in r["error"], r
+    want = config.validate(settings(), config.secrets_for({"hq": PSK}))
+    stage(c, settings(), PSK, 10)
+    send(c, {"id": 20, "op": "commit", "fp": want.fingerprint})
+    send(c, {"id": 21, "op": "settings"})
+    r = replies(tx)[-1]
+    assert r["ok"] and r["id"] == 21 and r["generation"] == 1 and r["fingerprint"] == want.fingerprint
+    assert r["settings"] == want.settings == config.read(root)[0] and r["psk"] == {"hq": PSK_FP}
+    assert sorted(r) == ["fingerprint", "generation", "id", "ok", "psk", "settings"]
     out = bytes(tx.b)
     for form in (PSK, binascii.hexlify(PSK), binascii.hexlify(PSK).upper(), binascii.b2a_base64(PSK)[:-1]):
         assert form not in out

@@ -50,16 +50,23 @@ def test_retransmitted_auth_gets_cached_response():
     assert len(sad.sas) == 1
 
 
-def test_wrong_psk_authentication_failed():
+def _auth_refused(**initiator_kw):
+    """IKE_SA_INIT + IKE_AUTH from P.Initiator(**initiator_kw), answered AUTHENTICATION_FAILED;
+    returns (responder, sad, the log lines of the exchange)."""
     r, wan, sad = P.rig()
     lines = capture()
-    i = P.Initiator(psk=b"not the right key at all 123")
+    i = P.Initiator(**initiator_kw)
     r.input(i.sa_init(), P.HQ, False)
     i.init_response(wan.pop()[0])
     r.input(i.auth(), P.HQ_NATT, True)
     m, p = i.open(wan.pop()[0])
     log.set_output(None)
     assert P.notify_types(p) == [const.AUTHENTICATION_FAILED]
+    return r, sad, lines
+
+
+def test_wrong_psk_authentication_failed():
+    r, sad, lines = _auth_refused(psk=b"not the right key at all 123")
     assert not r.sas and not sad.sas
     assert [l for l in lines if "AUTH failed for peer hq (wrong PSK?)" in l], lines
     text = "\n".join(lines)
@@ -67,15 +74,7 @@ def test_wrong_psk_authentication_failed():
 
 
 def test_unknown_identity_authentication_failed():
-    r, wan, sad = P.rig()
-    lines = capture()
-    i = P.Initiator(ident=b"stranger.example.org")
-    r.input(i.sa_init(), P.HQ, False)
-    i.init_response(wan.pop()[0])
-    r.input(i.auth(), P.HQ_NATT, True)
-    m, p = i.open(wan.pop()[0])
-    log.set_output(None)
-    assert P.notify_types(p) == [const.AUTHENTICATION_FAILED]
+    r, sad, lines = _auth_refused(ident=b"stranger.example.org")
     assert [l for l in lines if "stranger.example.org" in l], lines
 
 

@@ -16,6 +16,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import netns
+
 CHARON = "/usr/lib/ipsec/charon"
 SWANCTL = shutil.which("swanctl") or "/usr/sbin/swanctl"
 
@@ -132,7 +134,7 @@ def parse_vici(text):
     return messages
 
 
-class Charon:
+class Charon(netns.ProcessLog):
     """One charon daemon in namespace `ns` (netns.Netns), its files under `workdir`."""
 
     def __init__(self, ns, workdir, settings=None, log_levels=None):
@@ -261,17 +263,6 @@ class Charon:
                 raise AssertionError("%s: timed out after %.1f s waiting for %s\n%s"
                                      % (self, timeout, what, self.log_tail()))
             time.sleep(interval)
-
-    def log_mark(self):
-        """Position in the log; pass to log_since() to see only what came after."""
-        return self.logfile.stat().st_size if self.logfile.exists() else 0
-
-    def log_since(self, mark=0):
-        if not self.logfile.exists():
-            return ""
-        with open(self.logfile, "rb") as f:
-            f.seek(mark)
-            return f.read().decode(errors="replace")
 
     def wait_log(self, pattern, mark=0, timeout=10.0):
         """Wait for a log line matching regex `pattern` after `mark`; returns the match."""

@@ -231,6 +231,21 @@ class Lab:
         _open_labs.discard(self)
 
 
+class ProcessLog:
+    """Reading the log file (self.logfile, a Path) of a process started in a Lab: a mixin."""
+
+    def log_mark(self):
+        """Position in the log; pass to log_since() to see only what came after."""
+        return self.logfile.stat().st_size if self.logfile.exists() else 0
+
+    def log_since(self, mark=0):
+        if not self.logfile.exists():
+            return ""
+        with open(self.logfile, "rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
+
 @atexit.register
 def _close_open_labs():
     for lab in list(_open_labs):

@@ -47,7 +47,7 @@ def _options(options):
     return argv
 
 
-class SimBoard:
+class SimBoard(netns.ProcessLog):
     def __init__(self, lab, workdir, heap=None):
         self.lab = lab
         self.ns = lab.device
@@ -113,16 +113,6 @@ class SimBoard:
         rc = self.lab.stop(self.proc, timeout)
         self._console.close()
         return rc
-
-    def log_mark(self):
-        return self.logfile.stat().st_size if self.logfile.exists() else 0
-
-    def log_since(self, mark=0):
-        if not self.logfile.exists():
-            return ""
-        with open(self.logfile, "rb") as f:
-            f.seek(mark)
-            return f.read().decode(errors="replace")
 
     def wait_log(self, pattern, mark=0, timeout=10.0):
         rx = re.compile(pattern)

@@ -307,13 +307,21 @@ def _send_esp(tunnel, payload):
     result(tool(tunnel.lab.hq, "send-udp", netns.DEVICE_WAN, 4500, payload.hex()))
 
 
-def test_replayed_and_tampered_packets_dropped_and_counted(tunnel, tmp_path):
+def _capture_pings(tunnel, tmp_path, count):
+    """`count` pings from the LAN host to the HQ host through the tunnel, all answered, while hq's
+    WAN (UDP 4500) is captured; returns the capture's path."""
     lab = tunnel.lab
     pcap = tmp_path / "wan.pcap"
     with capture.Capture(lab.hq, lab.hq_wan_if, pcap, "udp port 4500"):
-        rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=2)
+        rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=count)
         assert None not in rtts, out
         time.sleep(0.3)
+    return pcap
+
+
+def test_replayed_and_tampered_packets_dropped_and_counted(tunnel, tmp_path):
+    lab = tunnel.lab
+    pcap = _capture_pings(tunnel, tmp_path, 2)
     esp = _esp_from(pcap, netns.HQ_WAN)
     assert esp, "no ESP from hq captured"
     before = tunnel.status()
@@ -359,12 +367,7 @@ def test_packets_outside_selectors_dropped_and_counted(tunnel):
 
 
 def test_esp_on_the_wire_decrypts_with_scapy(tunnel, tmp_path):
-    lab = tunnel.lab
-    pcap = tmp_path / "wan.pcap"
-    with capture.Capture(lab.hq, lab.hq_wan_if, pcap, "udp port 4500"):
-        rtts, out = lab.lan.ping(netns.LAN_HOST, netns.HQ_HOST, count=3)
-        assert None not in rtts, out
-        time.sleep(0.3)
+    pcap = _capture_pings(tunnel, tmp_path, 3)
     keys = tunnel.hq.esp_keys()
     assert keys, "no ESP keys in strongSwan's log"
     k = keys[-1]

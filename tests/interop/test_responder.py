@@ -216,36 +216,35 @@ def test_device_dpd_detects_dead_peer(lab, hq_charon, sim_board, psk):
         time.sleep(0.2)
 
 
+def initiate_refused(hq, board, conf, answer, log_pattern):
+    """hq loads `conf` and initiates: it must fail with `answer` in swanctl's output, and the board
+    must log a line matching `log_pattern` for it."""
+    mark = board.log_mark()
+    hq.load(conf)
+    p = hq.initiate(child="net", check=False)
+    assert p.returncode != 0
+    assert answer in p.stdout, p.stdout
+    board.wait_log(log_pattern, mark)
+
+
 def test_wrong_psk_gives_auth_failed(lab, hq_charon, sim_board, psk):
     board = sim_board(lab, psk=psk)
-    mark = board.log_mark()
-    hq_charon.load(hq_conf(psk + "-wrong"))
-    p = hq_charon.initiate(child="net", check=False)
-    assert p.returncode != 0
-    assert "received AUTHENTICATION_FAILED notify error" in p.stdout, p.stdout
+    initiate_refused(hq_charon, board, hq_conf(psk + "-wrong"), "received AUTHENTICATION_FAILED notify error",
+                     r"AUTH failed for peer hq\b.*PSK")
     assert hq_charon.list_sas() == []
-    board.wait_log(r"AUTH failed for peer hq\b.*PSK", mark)
 
 
 def test_proposal_mismatch_gives_no_proposal_chosen(lab, hq_charon, sim_board, psk):
     board = sim_board(lab, psk=psk)
-    mark = board.log_mark()
-    hq_charon.load(hq_conf(psk, ike="aes128gcm16-prfsha256-ecp384"))
-    p = hq_charon.initiate(child="net", check=False)
-    assert p.returncode != 0
-    assert "received NO_PROPOSAL_CHOSEN notify error" in p.stdout, p.stdout
     # The device names what the peer offered, in the syntax a strongSwan user would recognise.
-    board.wait_log(r"proposal mismatch.*aes128gcm16-prfsha256-ecp384", mark)
+    initiate_refused(hq_charon, board, hq_conf(psk, ike="aes128gcm16-prfsha256-ecp384"),
+                     "received NO_PROPOSAL_CHOSEN notify error", r"proposal mismatch.*aes128gcm16-prfsha256-ecp384")
 
 
 def test_esp_proposal_mismatch_fails_child_only(lab, hq_charon, sim_board, psk):
     board = sim_board(lab, psk=psk, esp_proposals="aes256-sha256")
-    mark = board.log_mark()
-    hq_charon.load(hq_conf(psk, esp="aes128gcm16"))
-    p = hq_charon.initiate(child="net", check=False)
-    assert p.returncode != 0
-    assert "NO_PROPOSAL_CHOSEN" in p.stdout, p.stdout
-    board.wait_log(r"proposal mismatch for CHILD SA.*aes128gcm16", mark)
+    initiate_refused(hq_charon, board, hq_conf(psk, esp="aes128gcm16"), "NO_PROPOSAL_CHOSEN",
+                     r"proposal mismatch for CHILD SA.*aes128gcm16")
     # The status file is rewritten on the device's next loop turn, after the answer went out.
     deadline = time.monotonic() + 5
     while [s["state"] for s in board.sas()["ike"]] != ["established"] and time.monotonic() < deadline:
@@ -256,12 +255,8 @@ def test_esp_proposal_mismatch_fails_child_only(lab, hq_charon, sim_board, psk):
 
 def test_selector_mismatch_gives_ts_unacceptable(lab, hq_charon, sim_board, psk):
     board = sim_board(lab, psk=psk)
-    mark = board.log_mark()
-    hq_charon.load(hq_conf(psk, remote_ts="10.30.0.0/16"))
-    p = hq_charon.initiate(child="net", check=False)
-    assert p.returncode != 0
-    assert "received TS_UNACCEPTABLE notify, no CHILD_SA built" in p.stdout, p.stdout
-    board.wait_log(r"TS_UNACCEPTABLE: .*10\.30\.0\.0/16", mark)
+    initiate_refused(hq_charon, board, hq_conf(psk, remote_ts="10.30.0.0/16"),
+                     "received TS_UNACCEPTABLE notify, no CHILD_SA built", r"TS_UNACCEPTABLE: .*10\.30\.0\.0/16")
 
 
 def test_invalid_ke_round_trip(lab, hq_charon, sim_board, psk):

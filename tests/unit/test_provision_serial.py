@@ -1,9 +1,10 @@
 """Provisioning over the serial console (issue 5), end to end: the sim board runs with a pseudo-terminal
 as its console (`branchgate sim run --console pty`), and the real CLI (`branchgate provision --port`,
 `status`, `logs`) talks to it through pyserial. Covered: a fresh board provisioned and restarted into
-its configuration (the fingerprint changes with each provisioning), status and logs, line noise, a cut
-cable during provisioning, the device killed at many points of a commit (old or new configuration,
-never a mix), and no byte the device sent carries the PSK."""
+its configuration (the fingerprint changes with each provisioning), status and logs, `hq-config --port`
+(the settings read back, never the PSK), line noise, a cut cable during provisioning, the device killed
+at many points of a commit (old or new configuration, never a mix), and no byte the device sent carries
+the PSK."""
 import base64
 import json
 import os
@@ -237,6 +238,43 @@ def test_provision_restart_status_logs(board, tmp_path):
     assert_no_psk(sent + "".join(outputs).encode(), psk1, psk2)
     print("provision --port of a fresh sim board (incl. restart): %.2f s; console bytes from the device: %d"
           % (took, len(sent)))
+
+
+def test_hq_config_over_the_port_matches_the_root(board, tmp_path):
+    """`hq-config --port` reads the settings back from the running device (the `settings` op) and prints
+    what `--root` prints for the same board, the PSK as its fingerprint; the PSK never leaves the device."""
+    config = firmware_module("config")
+    w = wan()
+    key = tmp_path / "psk.bin"
+    cli("provision", "--port", board.port, *options(w, esp_proposals="aes128-sha256-ecp256"), "--generate-psk", key)
+    psk = key.read_bytes()
+    fp = config.psk_fingerprint(psk)
+    outputs = []
+    for fmt in ("swanctl", "cisco-iosxe"):
+        by_port = cli("hq-config", "--port", board.port, "--format", fmt, "--hq-addr", "198.51.100.1").stdout
+        by_root = cli("hq-config", "--root", board.root, "--format", fmt, "--hq-addr", "198.51.100.1").stdout
+        outputs.append(by_port)
+        assert by_port == by_root and fp in by_port
+    assert "fingerprint %s" % config.load(str(board.root)).fingerprint in outputs[0]  # the device's config
+    with_psk = cli("hq-config", "--root", board.root, "--format", "swanctl", "--hq-addr", "198.51.100.1",
+                   "--include-psk").stdout
+    assert "secret = 0x" + psk.hex() in with_psk
+
+    def without_secret(text):
+        return [x for x in text.splitlines() if "secret" not in x and "--include-psk" not in x]
+    assert without_secret(outputs[0]) == without_secret(with_psk) and "secret = 0x" not in outputs[0]
+
+    p = cli("hq-config", "--port", board.port, "--format", "swanctl", "--include-psk", check=False)
+    assert p.returncode != 0 and p.stderr.count("\n") == 1 and "--include-psk needs --root" in p.stderr, p.stderr
+    assert p.stdout == ""
+    p = cli("hq-config", "--port", board.port, "--root", board.root, "--format", "swanctl", check=False)
+    assert p.returncode == 2 and "not allowed with" in p.stderr
+    p = cli("hq-config", "--port", str(tmp_path / "nope"), "--format", "swanctl", check=False)
+    assert p.returncode == 1 and p.stderr.startswith("branchgate: error: cannot open") and p.stderr.count("\n") == 1
+
+    sent = board.sent()
+    assert b'"settings"' in sent and fp.encode() in sent  # the settings went out over the console ...
+    assert_no_psk(sent + "".join(outputs).encode(), psk)  # ... and never the PSK
 
 
 class NoisySerial:
