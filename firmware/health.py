@@ -58,6 +58,7 @@ def status():
     """{"uptime_s", "heap_free", "heap_used", "reset_cause", "crashes", "safe_mode", "board",
     "ike", "child", "counters"}; SAs and counters empty while the tunnel side is not running."""
     b = _boot
+    gc.collect()  # heap_free after a collection: without one it swings with the garbage waiting
     out = {"uptime_s": uptime_s(), "heap_free": gc.mem_free(),
            "heap_used": gc.mem_alloc(), "reset_cause": b["reset_cause"], "crashes": b["crashes"],
            "safe_mode": b["safe_mode"], "board": b["board"], "ike": [], "child": [], "counters": {}}

@@ -19,11 +19,14 @@ NONCE_LEN = 32
 ZERO_SPI = bytes(8)
 
 _LOG = log.Logger("ike")
+_MALFORMED = (const.INVALID_SYNTAX, const.UNSUPPORTED_CRITICAL_PAYLOAD)  # answers rate-limited in the log
 
 
 def reject(r, spi_i, msg_id, remote, on_natt, notify_type, data, why, level=None):
     """Unprotected error response to an IKE_SA_INIT (no SA is created)."""
     r.counters["dropped"] += 1
+    if why and notify_type in _MALFORMED and r.hush("malformed IKE_SA_INIT requests"):
+        why = None  # a flood of them: logged once, then summed up (responder.hush)
     if why:
         (level or _LOG.warn)(why)
     m = message.Message(spi_i, ZERO_SPI, const.IKE_SA_INIT, const.FLAG_RESPONSE, msg_id,

@@ -31,6 +31,7 @@ MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's
 TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
 IDLE_MS = 100            # this long without a datagram is idle enough to precompute a DH keypair
 STATUS_REFRESH_MS = 2000  # counters move without state changes: the status file is refreshed this often
+QUIET_MS = 10000         # per-datagram warnings of one kind: the first logged, then one summary this often
 
 
 def unload_transient():
@@ -52,6 +53,7 @@ class Responder:
         self.dh_pool = {}    # group -> a keypair computed while idle, for the next handshake
         self.counters = {"rx": 0, "dropped": 0, "ikev1": 0, "established": 0, "auth_failed": 0}
         self.status_path = status_path
+        self.quiet = {}      # kind of dropped datagram -> [ticks its window began, drops not logged in it]
         self.dirty = True    # a state change not yet shown (status line, status file)
         self.started = self.status_written = time.ticks_ms()
         specs = self.ike_specs()
@@ -211,6 +213,8 @@ class Responder:
             if _mem_free() < MIN_FREE:
                 # Not enough heap to see a request through: drop it before it changes any state
                 # (the peer retransmits), instead of failing half way.
+                if self.hush("datagrams for low memory"):
+                    return self.drop(None)
                 return self.drop("IKE datagram from %s dropped: low memory (%d bytes free)"
                                  % (addr.describe(remote), _mem_free()), _LOG.warn)
         if len(data) < const.HEADER_LEN:
@@ -218,6 +222,8 @@ class Responder:
         major = data[17] >> 4
         if major == 1:
             self.counters["ikev1"] += 1
+            if self.hush("IKEv1 datagrams"):
+                return self.drop(None)
             return self.drop("IKEv1 packet from %s dropped: IKEv1 is not supported (RFC 9395), configure the "
                              "peer for IKEv2" % addr.describe(remote), _LOG.warn)
         spi_i = bytes(data[0:8])
@@ -229,6 +235,7 @@ class Responder:
             if exchange == const.IKE_SA_INIT and not flags & const.FLAG_RESPONSE:
                 from ike import init
                 init.reject(self, spi_i, msg_id, remote, natt, const.INVALID_MAJOR_VERSION, b"",
+                            None if self.hush("datagrams of an unsupported IKE version") else
                             "IKE version %d.%d from %s not supported" % (major, data[17] & 15,
                                                                          addr.describe(remote)))
                 return None
@@ -253,8 +260,36 @@ class Responder:
 
     def drop(self, why, level=None):
         self.counters["dropped"] += 1
-        (level or _LOG.debug)(why)
+        if why is not None:
+            (level or _LOG.debug)(why)
         return None
+
+    def hush(self, kind):
+        """True if a datagram of this kind should be dropped without its warning: one was logged less
+        than QUIET_MS ago (counted; a summary line says how many, see quiet_summary). A flood of
+        them must not flood the console (115200 baud)."""
+        now = time.ticks_ms()
+        q = self.quiet.get(kind)
+        if q is not None and time.ticks_diff(now, q[0]) >= QUIET_MS:
+            self.quiet_summary(now)  # its window is over: summed up (a new one) or forgotten
+            q = self.quiet.get(kind)
+        if q is None:
+            self.quiet[kind] = [now, 0]
+            return False
+        q[1] += 1
+        return True
+
+    def quiet_summary(self, now):
+        for kind in list(self.quiet):
+            q = self.quiet[kind]
+            ms = time.ticks_diff(now, q[0])
+            if ms >= QUIET_MS:
+                if q[1]:
+                    _LOG.warn("dropped %d more %s in the last %d s" % (q[1], kind, ms // 1000))
+                    q[0] = now  # a new window: its drops are summed up at its end
+                    q[1] = 0
+                else:
+                    del self.quiet[kind]  # quiet for a whole window: the next one is logged in full
 
     def _open(self, s, data):
         try:
@@ -389,6 +424,8 @@ class Responder:
         now = time.ticks_ms()
         for s in list(self.sas.values()):
             self._tick_sa(s, now)
+        if self.quiet:
+            self.quiet_summary(now)
         self.flush_status(now)
         unload_transient()
         if self.next_group is None or self.next_group in self.dh_pool:

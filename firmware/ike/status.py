@@ -34,7 +34,7 @@ def flush(r, changed):
 
 
 def snapshot(r):
-    """{"ike": [...], "child": [...], "counters": {...}, ...}"""
+    """{"ike": [...], "child": [...], "counters": {...}, "wan": {...}, "heap_free": ..., ...}"""
     now = time.ticks_ms()
     ikes = []
     children = []
@@ -57,10 +57,16 @@ def snapshot(r):
                 "age_s": time.ticks_diff(now, c.created) // 1000,
                 "counters": c.entry.counters if c.entry is not None else {}})
     dp = getattr(r, "dataplane", None)  # main's data plane (ESP engine + LAN gateway), once wired
-    return {"ike": ikes, "child": children, "counters": r.counters,
+    snap = {"ike": ikes, "child": children, "counters": r.counters,
+            "wan": getattr(r.wan, "counters", None),  # ike_rx, runt, keepalive_rx, ... (net/wan.py)
             "dataplane": dp.status() if dp is not None else None,
-            "uptime_s": time.ticks_diff(now, r.started) // 1000,
-            "heap_free": gc.mem_free() if hasattr(gc, "mem_free") else None}
+            "uptime_s": time.ticks_diff(now, r.started) // 1000, "heap_free": None}
+    if hasattr(gc, "mem_free"):
+        # After a collection: without one the figure swings with whatever garbage is waiting (tens
+        # of KB), and a leak would hide in it. Written on changes and every few seconds: cheap enough.
+        gc.collect()
+        snap["heap_free"] = gc.mem_free()
+    return snap
 
 
 # Algorithm names as strongSwan prints them (swanctl --list-sas --raw), so tests compare directly.
