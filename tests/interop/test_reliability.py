@@ -202,11 +202,14 @@ def test_nat_rebinding_traffic_resumes(request, lan_relay_lab, tmp_path, sim_boa
     resumed_s = time.monotonic() - t0
     rtts, out = lab.lan.ping(tr.netns.LAN_HOST, tr.netns.HQ_HOST, count=3)
     f = relay.figures()
-    remote = rel.status(board)["ike"][0]["remote"]
+    # The device rewrites status.json on state changes and every 2 s: give the address update time to show.
+    expected = "%s:%d" % (faultrelay.NAT_IP, new_port)
+    remote = rel.wait_status(board, lambda s: s["ike"] and s["ike"][0]["remote"] == expected, timeout=5,
+                             what="IKE SA at the new NAT mapping %s" % expected)["ike"][0]["remote"]
     rel.figures("NAT rebinding, traffic", resumed_s=round(resumed_s, 1), pings_lost=lost,
                 esp_to_given_up_port=f["stale_rx"], device_remote=remote, new_port=new_port)
     assert rtts and None not in rtts, out
-    assert remote == "%s:%d" % (faultrelay.NAT_IP, new_port), remote
+    assert remote == expected, remote
     assert not rel.console_faults(board)
 
 
