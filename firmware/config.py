@@ -439,6 +439,61 @@ class Config:
         return None
 
 
+# ---- the copy the running device keeps ----
+# The device unloads this module after boot (cfgview.load), so it keeps its configuration in objects
+# of a class from outside (cfgview.Record): only the attributes main, the board, the responder, ike/*
+# and the data plane read (one that starts reading another adds it here), with equal values shared
+# between peers, which usually have the same proposals and local selectors (a Spec is ~0.5 KB).
+_VIEW = ("generation", "fingerprint", "log_level")
+_VIEW_ID = ("type", "data")
+_VIEW_WAN = ("addr", "cidr", "gateway")
+_VIEW_LAN = ("addr", "prefix", "port")
+_VIEW_PEER = ("name", "psk", "ike_lifetime", "child_lifetime", "child_rekey_margin", "dpd_delay")
+
+
+def _copy(record, obj, names):
+    r = record()
+    for k in names:
+        setattr(r, k, getattr(obj, k))
+    return r
+
+
+def view(cfg, record):
+    """What the running device reads of cfg, in `record` instances (an attribute holder from another
+    module); lists become tuples."""
+    specs = []  # (fields, Spec) of the Specs kept
+    seen = {}  # the strings and tuples kept, each mapping to itself
+
+    def kept(v):
+        return seen.setdefault(v, v)
+
+    def spec(v):
+        key = (v.protocol, v.encr, v.integ, v.prf, v.dh, v.esn)
+        for k, s in specs:
+            if k == key:
+                return s
+        specs.append((key, v))
+        return v
+
+    r = _copy(record, cfg, _VIEW)
+    r.id = _copy(record, cfg.id, _VIEW_ID)
+    r.wan = _copy(record, cfg.wan, _VIEW_WAN)
+    r.lan = None if cfg.lan is None else _copy(record, cfg.lan, _VIEW_LAN)
+    r.limits = _copy(record, cfg.limits, LIMIT_DEFAULTS)
+    r.timers = _copy(record, cfg.timers, TIMER_DEFAULTS)
+    peers = []
+    for p in cfg.peers:
+        q = _copy(record, p, _VIEW_PEER)
+        q.id = _copy(record, p.id, _VIEW_ID)
+        q.ike_proposals = kept(tuple([spec(s) for s in p.ike_proposals]))
+        q.esp_proposals = kept(tuple([spec(s) for s in p.esp_proposals]))
+        q.local_ts = kept(tuple([kept(c) for c in p.local_ts]))
+        q.remote_ts = kept(tuple([kept(c) for c in p.remote_ts]))
+        peers.append(q)
+    r.peers = tuple(peers)
+    return r
+
+
 def fingerprint(settings, psks):
     """16 hex digits over the canonical normalized settings and each peer's psk_fingerprint."""
     fps = {}

@@ -5,13 +5,17 @@
 #
 # Uptime is summed from tick to tick: ticks_diff spans only 6.2 days on an ESP32 (ticks wrap at 2**30
 # ms), a box's uptime months. Once up for recovery.HEALTHY_MS, the boot stops counting as a crash.
+import binascii
 import gc
+import os
 import time
 
 import log
 import recovery
 
 _boot = {"reset_cause": None, "crashes": 0, "safe_mode": None, "board": None}
+# Changes at every boot, so the host sees a restart; kept here, as provision.py comes and goes.
+BOOT_ID = binascii.hexlify(os.urandom(4)).decode()
 _up = [0, 0, None, False]  # seconds, leftover ms, ticks at the last tick(), crash counter cleared
 _running = None  # main.Board once up: .responder, .wan, .sad
 _LOG = log.Logger("boot")

@@ -28,9 +28,10 @@ PROTO = 1
 MAX_IN = 256  # longest frame taken, newline excluded
 MAX_STAGE = 8192  # longest settings or secrets text staged (a few peers' worth)
 MARK = b"%BG"
+IDLE_MS = 60000  # a console quiet this long is done: main drops it and unloads this module (the host
+#                  retries a request within seconds, and stages and commits in one go)
 
 _LOG = log.Logger("provision")
-_boot = binascii.hexlify(os.urandom(4)).decode()  # changes at every boot: the host sees a restart
 
 
 def frame(payload):
@@ -95,6 +96,7 @@ class Console:
         self.closed = False
         self.last = None  # (id, reply bytes) of the last request
         self.stage = {"settings": "", "secrets": ""}
+        self.heard = time.ticks_ms()  # when the console last had something for us
 
     def register(self):
         self.poller.register(self.rx, select.POLLIN)
@@ -102,6 +104,7 @@ class Console:
     def handle(self, limit=512):
         """Take what the console has (up to limit bytes); at EOF the console leaves the loop."""
         rx = self.rx.buffer if hasattr(self.rx, "buffer") else self.rx
+        self.heard = time.ticks_ms()
         for _ in range(limit):
             if not self.ready.poll(0):
                 return
@@ -110,6 +113,11 @@ class Console:
                 self.poller.unregister(self.rx)
                 return
             self.feed(self.one[0])
+
+    def idle(self):
+        """Quiet for IDLE_MS: the session is over, and what it left (a part-read frame, the staged
+        text, the reply cache) can go with this module's code."""
+        return time.ticks_diff(time.ticks_ms(), self.heard) >= IDLE_MS
 
     def feed(self, b):
         """One byte from the line: '%' starts a frame candidate, '\n' ends it."""
@@ -183,8 +191,9 @@ class Console:
             return 0, None, str(e)
 
     def op_hello(self, req):
+        import health
         gen, fp, err = self._config()
-        return {"proto": PROTO, "device": device_id(self.root), "fw": VERSION, "boot": _boot,
+        return {"proto": PROTO, "device": device_id(self.root), "fw": VERSION, "boot": health.BOOT_ID,
                 "mode": "console" if self.dev is None else "run", "reason": self.reason,
                 "generation": gen, "fingerprint": fp, "config_error": err, "max_in": MAX_IN}
 

@@ -14,7 +14,7 @@ import pytest
 
 # The firmware does not fit the ESP32's 112 KB heap yet (tests/unit/test_heap_budget.py holds that
 # target as a strict expected failure); sim boards started by the tests run with this heap instead.
-OVER_BUDGET_HEAP = "320k"
+OVER_BUDGET_HEAP = "256k"  # the budget scenario's peak is 192k today (make bench BENCH=heap)
 os.environ.setdefault("BRANCHGATE_SIM_HEAP", OVER_BUDGET_HEAP)
 
 HERE = Path(__file__).resolve().parent

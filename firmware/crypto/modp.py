@@ -40,14 +40,16 @@ def _pow2(exponent):
 class Dh:
     group = ike_const.MODP_2048
 
-    def __init__(self, private=None):
-        """private: the exponent as big-endian bytes (tests only); by default 256 random bits."""
+    def __init__(self, private=None, public=None):
+        """private: the exponent as big-endian bytes; by default 256 random bits. public: its public
+        value if known (crypto.dh keeps both between operations), else computed."""
         if private is None:
             private = os.urandom(EXP_BYTES)
             while int.from_bytes(private, "big") < 2:  # 0 and 1 give a trivial public value
                 private = os.urandom(EXP_BYTES)
+        self.private = private
         self._x = int.from_bytes(private, "big")
-        self.public = _pow2(private).to_bytes(LEN, "big")
+        self.public = _pow2(private).to_bytes(LEN, "big") if public is None else public
 
     def shared(self, peer):
         if len(peer) != LEN:

@@ -83,17 +83,22 @@ def on_curve(x, y):
 class Dh:
     group = ike_const.ECP_256
 
-    def __init__(self, private=None):
-        """private: the 32-byte big-endian scalar (tests only); by default uniform in [1, n-1]."""
+    def __init__(self, private=None, public=None):
+        """private: the 32-byte big-endian scalar; by default uniform in [1, n-1]. public: its public
+        value if known (crypto.dh keeps both between operations), else computed."""
         if private is not None:
             d = int.from_bytes(private, "big")
         else:
             d = 0
             while not 0 < d < _N:
-                d = int.from_bytes(os.urandom(32), "big")
+                private = os.urandom(32)
+                d = int.from_bytes(private, "big")
+        self.private = private
         self._d = d
-        x, y = _mul(d, _GX, _GY)
-        self.public = x.to_bytes(32, "big") + y.to_bytes(32, "big")
+        if public is None:
+            x, y = _mul(d, _GX, _GY)
+            public = x.to_bytes(32, "big") + y.to_bytes(32, "big")
+        self.public = public
 
     def shared(self, peer):
         if len(peer) != 64:

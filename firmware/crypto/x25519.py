@@ -48,15 +48,16 @@ def x25519(k, u):
 class Dh:
     group = ike_const.CURVE25519
 
-    def __init__(self, private=None):
-        """private: the 32-byte scalar (tests only); by default 32 random bytes, clamped by x25519()."""
-        self._k = private if private is not None else os.urandom(32)
-        self.public = x25519(self._k, _BASE)
+    def __init__(self, private=None, public=None):
+        """private: the 32-byte scalar; by default 32 random bytes, clamped by x25519(). public: its
+        public value if known (crypto.dh keeps both between operations), else computed."""
+        self.private = private if private is not None else os.urandom(32)
+        self.public = x25519(self.private, _BASE) if public is None else public
 
     def shared(self, peer):
         if len(peer) != 32:
             raise DhError("Curve25519 public value must be 32 bytes, got %d" % len(peer))
-        s = x25519(self._k, peer)
+        s = x25519(self.private, peer)
         if s == bytes(32):
             raise DhError("Curve25519 shared secret is all zero (low-order public value)")
         return s

@@ -1,62 +1,16 @@
 # The algorithm records of a negotiation: Spec (one configured proposal, held by the config) and
 # Chosen (what was selected from a peer's proposal, held by each SA). Kept apart from ike/proposal.py
-# (parsing, selection), which is loaded only while the config is validated or an exchange negotiates:
+# (parsing) and ike/selection.py, loaded only while the config is validated or an exchange negotiates:
 # a class keeps its module's globals alive, so records that outlive a negotiation must not have
-# their class there. Their names (str(), strongSwan's syntax) come from the few keywords below for
-# what we support (every Spec, every Chosen); anything else takes ike/words.py's full tables.
+# their class there. Their names (str(), strongSwan's syntax) come from ike/names.py, loaded when
+# they are named.
 from ike import const
 
-# strongSwan's keyword for each algorithm we support (the first of ike/words.py's aliases), keyed by
-# transform type << 16 | id (small ints: no key objects)
-KEYWORDS = {
-    const.TRANS_ENCR << 16 | const.ENCR_3DES: "3des",
-    const.TRANS_INTEG << 16 | const.AUTH_HMAC_SHA2_256_128: "sha256",
-    const.TRANS_PRF << 16 | const.PRF_HMAC_SHA2_256: "prfsha256",
-    const.TRANS_DH << 16 | const.MODP_2048: "modp2048",
-    const.TRANS_DH << 16 | const.ECP_256: "ecp256",
-    const.TRANS_DH << 16 | const.CURVE25519: "curve25519",
-    const.TRANS_DH << 16 | const.DH_NONE: "none",
-    const.TRANS_ESN << 16 | const.NO_ESN: "noesn",
-    const.TRANS_ESN << 16 | const.ESN: "esn",
-}
-_IMPLIED_PRF = {const.AUTH_HMAC_SHA2_256_128: const.PRF_HMAC_SHA2_256}  # strongSwan's integ_prf_map, ours
 
-
-def _keyword(t, i, kl):
-    if t == const.TRANS_ENCR and i == const.ENCR_AES_CBC and kl in (128, 192, 256):
-        return "aes%d" % kl
-    return KEYWORDS.get(t << 16 | i) if kl is None or t != const.TRANS_ENCR else None
-
-
-def describe(protocol, encr, integ, prf, dh, esn):
-    """Lists of algorithm ids -> 'aes256-sha256-modp2048', as ike.words.describe_lists names them."""
-    words = []
-    implied = [] if protocol == const.PROTO_IKE and integ else None
-    for i in integ:
-        if implied is not None:
-            p = _IMPLIED_PRF.get(i)
-            if p is None:
-                implied = False  # not ours to know: let the full tables decide
-                break
-            if p not in implied:
-                implied.append(p)
-    if implied is not False:
-        for t, items in ((const.TRANS_ENCR, encr), (const.TRANS_INTEG, integ), (const.TRANS_PRF, prf),
-                         (const.TRANS_DH, dh), (const.TRANS_ESN, esn)):
-            if (t == const.TRANS_PRF and implied == prf) or (t == const.TRANS_ESN and esn == [const.NO_ESN]):
-                continue
-            for a in items:
-                w = _keyword(t, a[0], a[1]) if t == const.TRANS_ENCR else _keyword(t, a, None)
-                if w is None:
-                    break
-                words.append(w)
-            else:
-                continue
-            break
-        else:
-            return "-".join(words)
-    from ike import words as full
-    return full.describe_lists(protocol, encr, integ, prf, dh, esn, ())
+def __getattr__(name):
+    # describe and KEYWORDS: in ike/names.py (see there).
+    from ike import names
+    return getattr(names, name)
 
 
 class Spec:
@@ -71,7 +25,8 @@ class Spec:
         self.esn = esn  # [NO_ESN/ESN]; ESP only
 
     def __str__(self):
-        return describe(self.protocol, self.encr, self.integ, self.prf, self.dh, self.esn)
+        from ike import names
+        return names.describe(self.protocol, self.encr, self.integ, self.prf, self.dh, self.esn)
 
     def __repr__(self):
         return "Spec(%s)" % self
@@ -107,9 +62,10 @@ class Chosen:
         return message.Proposal(self.proposal_num, self.protocol, spi, t)
 
     def __str__(self):
+        from ike import names
         prf = [] if self.prf is None else [self.prf]
         dh = [] if self.dh is None else [self.dh]
         esn = []
         if self.protocol == const.PROTO_ESP:
             esn = [const.ESN if self.esn else const.NO_ESN]
-        return describe(self.protocol, [(self.encr, self.keylen)], [self.integ], prf, dh, esn)
+        return names.describe(self.protocol, [(self.encr, self.keylen)], [self.integ], prf, dh, esn)

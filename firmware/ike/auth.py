@@ -66,12 +66,17 @@ def handle(r, s, msg, payloads):
                           psk_auth(psk, s.init_resp, s.ni, s.keys.sk_pr, our_type, our_data))]
     s.peer = peer
     s.state = sa_mod.ESTABLISHED
-    r.authenticated(s)
+    # init_key stays registered: a late copy of the IKE_SA_INIT must not open a second SA.
+    s.init_req = s.init_resp = None
+    r.changed()
     r.counters["established"] += 1
     _LOG.info("IKE SA %s established with peer %s (%s) at %s: %s" % (
         identity.spis(s), peer.name, who, identity.where(s), s.chosen))
     if _notified(payloads, const.INITIAL_CONTACT) is not None:
-        r.initial_contact(s)
+        # The peer has no other SAs with us (it restarted): drop our stale ones.
+        for o in list(r.sas.values()):
+            if o is not s and o.peer is s.peer:
+                r.remove(o, "deleted: peer %s sent INITIAL_CONTACT" % peer.name)
     if _first(payloads, message.Sa) is not None:
         reply.extend(child.negotiate(r, s, payloads, s.ni, s.nr, None)[1])
     return reply

@@ -2,13 +2,12 @@
 # and CREATE_CHILD_SA (new or rekeyed CHILD SA, PFS when the proposal has a DH group): ESP proposal,
 # traffic selectors narrowed to the configured ones, keys, and the hand-off to the SAD.
 import log
-from crypto import cipher
 from crypto import dh
 from ike import const
 from ike import keys
 from ike import message
-from ike import proposal
 from ike import sa as sa_mod
+from ike import selection
 from ike import ts
 
 _LOG = log.Logger("ike")
@@ -39,14 +38,18 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
         _LOG.warn("CHILD SA request from peer %s lacks SA or TS payloads" % peer.name)
         return _error(const.INVALID_SYNTAX)
     limit = r.cfg.limits.max_child_sas
-    if r.child_count() >= limit:
+    n = 0
+    for o in r.sas.values():
+        n += len(o.children)
+    if n >= limit:
         _LOG.warn("refusing CHILD SA for peer %s: %d CHILD SAs up (limit max_child_sas=%d)"
-                  % (peer.name, r.child_count(), limit))
+                  % (peer.name, n, limit))
         return _error(const.NO_ADDITIONAL_SAS)
     specs = peer.esp_proposals
-    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_ESP,
-                             ke.group if ke is not None else None, nonce_payload is None)
+    chosen = selection.select(specs, sa_p.proposals, const.PROTO_ESP,
+                              ke.group if ke is not None else None, nonce_payload is None)
     if chosen is None:
+        from ike import proposal  # to name both sides' algorithms
         _LOG.warn("proposal mismatch for CHILD SA with peer %s: peer offered %s, we accept %s" % (
             peer.name, proposal.describe_proposals(sa_p.proposals) or "nothing",
             proposal.describe_specs(specs)))
@@ -54,12 +57,15 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     if len(chosen.spi) != 4:
         _LOG.warn("peer %s proposed an ESP SPI of %d bytes" % (peer.name, len(chosen.spi)))
         return _error(const.INVALID_SYNTAX)
-    remote_ts = ts.narrow(tsi.selectors, r.remote_ts(peer))
-    local_ts = ts.narrow(tsr.selectors, r.local_ts(peer))
+    # The peer's selectors, made now rather than kept for every peer from boot on.
+    ours = [ts.from_cidr(c) for c in peer.local_ts]
+    theirs = [ts.from_cidr(c) for c in peer.remote_ts]
+    remote_ts = ts.narrow(tsi.selectors, theirs)
+    local_ts = ts.narrow(tsr.selectors, ours)
     if not remote_ts or not local_ts:
         _LOG.warn("TS_UNACCEPTABLE: peer %s asked %s === %s, we allow %s === %s" % (
             peer.name, ts.describe(tsr.selectors), ts.describe(tsi.selectors),
-            ts.describe(r.local_ts(peer)), ts.describe(r.remote_ts(peer))))
+            ts.describe(ours), ts.describe(theirs)))
         return _error(const.TS_UNACCEPTABLE)
     if transport:
         _LOG.info("peer %s asked for transport mode; we only do tunnel mode (not echoed)" % peer.name)
@@ -81,10 +87,9 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
         reply_ke = message.Ke(chosen.dh, kp.public)
     spi_in = r.sad.new_spi()
     spi_out = bytes(chosen.spi)
-    elen = cipher.key_bytes(chosen.encr, chosen.keylen)
+    elen = keys.key_bytes(chosen.encr, chosen.keylen)
     enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.keys.sk_d, ni, nr, elen, 32, gir)
     c = sa_mod.ChildSa(spi_in, spi_out, chosen, local_ts, remote_ts, peer.child_lifetime * 1000)
-    c.ts_text = ([ts.describe_one(x) for x in local_ts], [ts.describe_one(x) for x in remote_ts])
     # The initiator->responder keys protect what we receive.
     c.entry = r.sad.install(spi_in, spi_out, chosen.encr, elen * 8, enc_i, auth_i, enc_r, auth_r,
                             local_ts, remote_ts, s.remote, s.nat)

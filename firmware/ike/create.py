@@ -11,7 +11,6 @@ import log
 from ike import child
 from ike import const
 from ike import message
-from ike import rekey_ike
 from ike import sa as sa_mod
 
 NONCE_LEN = 32
@@ -47,6 +46,7 @@ def handle(r, s, msg, payloads):
             _LOG.info("IKE SA rekey from peer %s collides with our pending request: TEMPORARY_FAILURE"
                       % s.name())
             return _error(const.TEMPORARY_FAILURE)
+        from ike import rekey_ike  # only for an IKE SA rekey: most are CHILD SA ones
         return rekey_ike.handle(r, s, payloads, sa_p, ni, nr)
     old = None
     if rekey is not None:

@@ -1,9 +1,7 @@
-# INFORMATIONAL (RFC 7296 1.4, 1.5): the peer's DELETEs and liveness checks, and our own requests on
-# an established SA: liveness checks (DPD) when the peer has gone silent, DELETE on lifetime expiry,
-# and the timer that starts our CHILD SA rekeys (rekey_child.py) at soft expiry.
-# Retransmission of our requests is the responder's (responder.request / tick).
-import time
-
+# INFORMATIONAL (RFC 7296 1.4, 1.5): the peer's DELETEs and liveness checks, and our own DELETEs on
+# an established SA. The timers that decide when we delete, rekey or check liveness, and the
+# retransmission of our requests, are the responder's (responder.tick); this module is loaded only
+# while an INFORMATIONAL exchange is handled or a DELETE of ours is started (a transient module).
 import log
 from ike import const
 from ike import identity
@@ -67,57 +65,3 @@ def delete_child(r, s, c, why):
                  % identity.hexs(c.spi_in))
 
     r.request(s, const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [c.spi_in])], gone, timeout)
-
-
-def _dead(r, s):
-    r.remove(s, "deleted: dead peer (no answer to a liveness check and %d retransmits)"
-             % r.cfg.timers.retransmit_tries)
-
-
-def _esp_seen(r, s):
-    # ESP from the peer is as good a sign of life as IKE (RFC 7296 1.4 / 2.4).
-    n = 0
-    for c in s.children:
-        if c.entry is not None:
-            n += c.entry.counters.get("packets_in", 0)
-    if n != s.esp_rx:
-        s.esp_rx = n
-        return True
-    return False
-
-
-def timers(r, s, now, age):
-    """Our timers for an established SA with no request of ours in flight."""
-    if s.state != sa_mod.ESTABLISHED:
-        return
-    peer = s.peer
-    life = peer.ike_lifetime * 1000
-    if life and age >= life:
-        delete_ike(r, s, "IKE SA lifetime expired (peer did not rekey)")
-        return
-    for c in s.children:
-        if c.state == sa_mod.REKEYED and time.ticks_diff(now, c.rekeyed_at) >= sa_mod.REKEYED_LINGER_MS:
-            r.remove_child(s, c, "removed: replaced by rekey, peer never deleted it")
-            return
-        life = c.lifetime
-        if c.state == sa_mod.ESTABLISHED and c.expired:
-            delete_child(r, s, c, "ESP %s reached" % c.expired)
-            return
-        if c.state == sa_mod.ESTABLISHED and life and time.ticks_diff(now, c.created) >= life:
-            delete_child(r, s, c, "CHILD SA lifetime expired (peer did not rekey)")
-            return
-        # Soft expiry: we rekey then unless the head office did first.
-        soft = (peer.child_lifetime - peer.child_rekey_margin) * 1000
-        due = c.rekey_due or time.ticks_diff(now, c.created) >= soft
-        if (c.state == sa_mod.ESTABLISHED and due and not c.rekey_refused
-                and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
-            from ike import rekey_child
-            rekey_child.start(r, s, c)
-            return
-    delay = peer.dpd_delay * 1000
-    if delay and time.ticks_diff(now, s.last_rx) >= delay:
-        if _esp_seen(r, s):
-            s.last_rx = now
-            return
-        _LOG.debug("peer %s silent for %d s: liveness check" % (s.name(), delay // 1000))
-        r.request(s, const.INFORMATIONAL, [], None, _dead)

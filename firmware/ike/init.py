@@ -4,14 +4,13 @@
 import os
 
 import log
-from crypto import cipher
 from crypto import dh
 from ike import const
 from ike import keys
 from ike import message
 from ike import natt
-from ike import proposal
 from ike import sa as sa_mod
+from ike import selection
 from ike import sk
 from net import addr
 
@@ -19,14 +18,24 @@ NONCE_LEN = 32
 ZERO_SPI = bytes(8)
 
 _LOG = log.Logger("ike")
-_MALFORMED = (const.INVALID_SYNTAX, const.UNSUPPORTED_CRITICAL_PAYLOAD)  # answers rate-limited in the log
+# Refusals, each kind rate-limited in the log on its own (responder.hush): a flood logs its first
+# line, which names the cause, then a summary per window. Notify type, kind, ...
+_QUIET = (const.INVALID_SYNTAX, "malformed IKE_SA_INIT requests",
+          const.UNSUPPORTED_CRITICAL_PAYLOAD, "malformed IKE_SA_INIT requests",
+          const.TEMPORARY_FAILURE, "IKE_SA_INIT requests over max_half_open",
+          const.NO_ADDITIONAL_SAS, "IKE_SA_INIT requests over max_ike_sas",
+          const.NO_PROPOSAL_CHOSEN, "IKE_SA_INIT requests with no acceptable proposal",
+          const.INVALID_KE_PAYLOAD, "IKE_SA_INIT requests with a KE of another DH group")
 
 
 def reject(r, spi_i, msg_id, remote, on_natt, notify_type, data, why, level=None):
     """Unprotected error response to an IKE_SA_INIT (no SA is created)."""
     r.counters["dropped"] += 1
-    if why and notify_type in _MALFORMED and r.hush("malformed IKE_SA_INIT requests"):
-        why = None  # a flood of them: logged once, then summed up (responder.hush)
+    if why:
+        for k in range(0, len(_QUIET), 2):
+            if _QUIET[k] == notify_type and r.hush(_QUIET[k + 1]):
+                why = None
+                break
     if why:
         (level or _LOG.warn)(why)
     m = message.Message(spi_i, ZERO_SPI, const.IKE_SA_INIT, const.FLAG_RESPONSE, msg_id,
@@ -64,12 +73,15 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
                       % (who, half_ip, limits.block_threshold))
     if half >= limits.cookie_threshold or half_ip >= limits.cookie_threshold_ip:
         c = msg.notify(const.COOKIE)
-        if c is None or not r.cookie_jar().valid(c.data, ni, addr.key(remote), spi_i):
+        if r.cookies is None:
+            from ike import cookie  # its secret must outlive the exchange: kept by r.cookies
+            r.cookies = cookie.Cookies()
+        if c is None or not r.cookies.valid(c.data, ni, addr.key(remote), spi_i):
             # Stateless: the initiator must come back with the cookie (RFC 7296 2.6). Not logged per
             # packet: this is the flood path.
             r.counters["dropped"] += 1
             m = message.Message(spi_i, ZERO_SPI, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, [
-                message.Notify(0, b"", const.COOKIE, r.cookie_jar().make(ni, addr.key(remote), spi_i))])
+                message.Notify(0, b"", const.COOKIE, r.cookies.make(ni, addr.key(remote), spi_i))])
             r.wan.send_ike(m.encode(), remote, on_natt)
             return None
     if half >= limits.max_half_open:
@@ -81,8 +93,9 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
                       "refusing IKE_SA_INIT from %s: %d IKE SAs up (limit max_ike_sas=%d)"
                       % (who, r.established(), limits.max_ike_sas))
     specs = r.ike_specs()
-    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group)
+    chosen = selection.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group)
     if chosen is None:
+        from ike import proposal  # to name both sides' algorithms
         return reject(r, spi_i, 0, remote, on_natt, const.NO_PROPOSAL_CHOSEN, b"",
                       "proposal mismatch: peer %s offered %s, we accept %s"
                       % (who, proposal.describe_proposals(sa_p.proposals) or "nothing",
@@ -104,7 +117,7 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     s.chosen = chosen
     s.ni = ni
     s.nr = nr
-    encr_len = cipher.key_bytes(chosen.encr, chosen.keylen)
+    encr_len = keys.key_bytes(chosen.encr, chosen.keylen)
     s.keys = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, spi_i, spi_r, encr_len)
     s.rx = sk.SkCodec(chosen.encr, s.keys.sk_ei, s.keys.sk_ai)
     s.tx = sk.SkCodec(chosen.encr, s.keys.sk_er, s.keys.sk_ar)

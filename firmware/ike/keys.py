@@ -2,8 +2,20 @@
 # Key material is never logged.
 from crypto.hmac import DIGEST, HmacSha256
 from crypto.prf import prf_plus
+from ike import const
 
 PRF_KEY_LEN = DIGEST  # SK_d, SK_pi, SK_pr: the preferred key length of the PRF (2.14)
+
+
+def key_bytes(encr_id, keylen_bits):
+    """Key length in bytes for a negotiated ENCR transform (keylen_bits from the Key Length attribute).
+    Here, not in crypto/cipher.py, which stays loaded while SAs use its ciphers: only the exchanges
+    that make keys need it."""
+    if encr_id == const.ENCR_AES_CBC and keylen_bits in (128, 192, 256):
+        return keylen_bits // 8
+    if encr_id == const.ENCR_3DES and keylen_bits in (None, 192):
+        return 24
+    raise ValueError("unsupported cipher %d/%s" % (encr_id, keylen_bits))
 
 
 class IkeKeys:

@@ -8,15 +8,12 @@ import os
 import time
 
 import log
-from crypto import cipher
 from crypto import dh
 from ike import const
-from ike import info
 from ike import keys
 from ike import message
-from ike import proposal
 from ike import sa as sa_mod
-from ike import ts
+from ike import selection
 
 NONCE_LEN = 32
 RETRY_MS = 2000
@@ -59,7 +56,7 @@ def start(r, s, c, group=None):
          message.Nonce(ni)]
     if kp is not None:
         p.append(message.Ke(group, kp.public))
-    p += [message.TsI(c.local_ts), message.TsR(c.remote_ts)]
+    p += message.decode_payloads(const.PT_TSI, c.selectors)[0]  # TSi, TSr as the SA has them
     c.state = sa_mod.REKEYING
     c.rekey_due = False
     c.collision = None
@@ -109,8 +106,9 @@ def done(r, s, c, spi_in, ni, kp, payloads):
     if sa_p is None or nonce is None or tsi is None or tsr is None:
         return _give_up(r, c, "peer %s answered without SA, nonce or selectors" % s.name(), False)
     specs = s.peer.esp_proposals
-    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_ESP, ke.group if ke is not None else None)
+    chosen = selection.select(specs, sa_p.proposals, const.PROTO_ESP, ke.group if ke is not None else None)
     if chosen is None or len(chosen.spi) != 4 or len(sa_p.proposals) != 1:
+        from ike import proposal  # to name the peer's algorithms
         return _give_up(r, c, "peer %s chose %s, which we did not offer"
                         % (s.name(), proposal.describe_proposals(sa_p.proposals)), False)
     gir = None
@@ -122,17 +120,17 @@ def done(r, s, c, spi_in, ni, kp, payloads):
         except dh.DhError as e:
             return _give_up(r, c, "peer %s sent an invalid DH public value: %s" % (s.name(), e), False)
     nr = bytes(nonce.data)
-    elen = cipher.key_bytes(chosen.encr, chosen.keylen)
+    elen = keys.key_bytes(chosen.encr, chosen.keylen)
     # We started this exchange: the "initiator" keys are the ones we send with.
     enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.keys.sk_d, ni, nr, elen, 32, gir)
     local_ts = tsi.selectors
     remote_ts = tsr.selectors
     n = sa_mod.ChildSa(spi_in, bytes(chosen.spi), chosen, local_ts, remote_ts, c.lifetime)
-    n.ts_text = ([ts.describe_one(x) for x in local_ts], [ts.describe_one(x) for x in remote_ts])
     n.entry = r.sad.install(spi_in, n.spi_out, chosen.encr, elen * 8, enc_r, auth_r, enc_i, auth_i,
                             local_ts, remote_ts, s.remote, s.nat)
     s.children.append(n)
     _LOG.info("CHILD SA %s_i rekeyed by %s_i %s_o: %s" % (_hex(c.spi_in), _hex(spi_in), _hex(n.spi_out), chosen))
+    from ike import info  # for the DELETE that ends it; not needed to start a rekey
     col = c.collision
     c.collision = None
     if col is not None and min(ni, nr) < min(col[0], col[1]):

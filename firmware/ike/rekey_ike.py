@@ -3,14 +3,13 @@
 import time
 
 import log
-from crypto import cipher
 from crypto import dh
 from ike import const
 from ike import identity
 from ike import keys
 from ike import message
-from ike import proposal
 from ike import sa as sa_mod
+from ike import selection
 from ike import sk
 
 _LOG = log.Logger("ike")
@@ -26,8 +25,9 @@ def handle(r, s, payloads, sa_p, ni, nr):
         if isinstance(p, message.Ke):
             ke = p
     specs = r.ike_specs()
-    chosen = proposal.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group if ke is not None else None)
+    chosen = selection.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group if ke is not None else None)
     if chosen is None:
+        from ike import proposal  # to name both sides' algorithms
         _LOG.warn("proposal mismatch for IKE SA rekey with peer %s: peer offered %s, we accept %s" % (
             s.name(), proposal.describe_proposals(sa_p.proposals), proposal.describe_specs(specs)))
         return _error(const.NO_PROPOSAL_CHOSEN)
@@ -54,7 +54,7 @@ def handle(r, s, payloads, sa_p, ni, nr):
     n.ni = ni
     n.nr = nr
     n.state = sa_mod.ESTABLISHED
-    elen = cipher.key_bytes(chosen.encr, chosen.keylen)
+    elen = keys.key_bytes(chosen.encr, chosen.keylen)
     n.keys = keys.ike_keys(keys.rekey_skeyseed(s.keys.sk_d, gir, ni, nr), ni, nr, spi_i, spi_r, elen)
     n.rx = sk.SkCodec(chosen.encr, n.keys.sk_ei, n.keys.sk_ai)
     n.tx = sk.SkCodec(chosen.encr, n.keys.sk_er, n.keys.sk_ar)

@@ -10,7 +10,6 @@ import time
 
 import log
 from ike import const
-from ike import info
 from ike import message
 from ike import sa as sa_mod
 from ike import sk
@@ -21,12 +20,14 @@ ZERO_SPI = bytes(8)
 _LOG = log.Logger("ike")
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side tests) has no heap limit
 
-# Modules needed only while a request of their exchange is handled: imported for it and unloaded
-# after, so their bytecode is not in the heap between handshakes (rekeys come hourly). Their
-# interned names stay; the code goes.
+# Modules needed only while a request of their exchange is handled, or one of ours is started by a
+# timer (DELETE, rekey), or the status is written: imported for it and unloaded after, so their
+# bytecode is not in the heap between handshakes (rekeys come hourly). Their interned names stay;
+# the code goes.
 _TRANSIENT = ("ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt", "ike.keys",
               "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
-              "ike.proposal")
+              "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs",
+              "ike.names")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
 TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
 IDLE_MS = 100            # this long without a datagram is idle enough to precompute a DH keypair
@@ -35,11 +36,15 @@ QUIET_MS = 10000         # per-datagram warnings of one kind: the first logged, 
 
 
 def unload_transient():
+    """Unload what an exchange brought in; True if there was anything."""
+    n = 0
     for name in _TRANSIENT:
         if sys.modules.pop(name, None) is not None:
+            n += 1
             pkg, leaf = name.split(".")
             if hasattr(sys.modules[pkg], leaf):
                 delattr(sys.modules[pkg], leaf)
+    return n > 0
 
 
 class Responder:
@@ -58,13 +63,6 @@ class Responder:
         self.started = self.status_written = time.ticks_ms()
         specs = self.ike_specs()
         self.next_group = specs[0].dh[0] if specs and specs[0].dh else None
-        # Selectors of each peer, made once (ts is a transient module).
-        from ike import ts
-        self._ts = {}
-        for p in cfg.peers:
-            self._ts[p.name + "local_ts"] = [ts.from_cidr(c) for c in p.local_ts]
-            self._ts[p.name + "remote_ts"] = [ts.from_cidr(c) for c in p.remote_ts]
-        unload_transient()
 
     # ---- configuration --------------------------------------------------------------------------
 
@@ -75,22 +73,9 @@ class Responder:
             specs.extend(p.ike_proposals)
         return specs
 
-    def local_ts(self, peer):
-        return self._ts[peer.name + "local_ts"]
-
-    def remote_ts(self, peer):
-        return self._ts[peer.name + "remote_ts"]
-
-    def retransmit_delay(self, tries):
-        t = self.cfg.timers
-        ms = t.retransmit_timeout_ms
-        for _ in range(tries - 1):
-            ms = ms * t.retransmit_base_pct // 100
-        return ms
-
     def sad_event(self, entry, kind):
         """The SAD's events: "soft" (lifetime) and "seq_limit" (sequence numbers running out) ask
-        for a rekey, "hard" for a delete; info.timers does either at the next chance."""
+        for a rekey, "hard" for a delete; _tick_sa does either at the next chance."""
         for s in self.sas.values():
             c = s.child_by_in(entry.spi_in)
             if c is not None:
@@ -99,12 +84,6 @@ class Responder:
                 else:
                     c.rekey_due = True
                 return
-
-    def initial_contact(self, s):
-        """INITIAL_CONTACT: the peer has no other SAs with us (it restarted); drop our stale ones."""
-        for o in list(self.sas.values()):
-            if o is not s and o.peer is s.peer:
-                self.remove(o, "deleted: peer %s sent INITIAL_CONTACT" % s.peer.name)
 
     # ---- tables -------------------------------------------------------------------------------
 
@@ -123,12 +102,6 @@ class Responder:
                 n += 1
         return n
 
-    def child_count(self):
-        n = 0
-        for s in self.sas.values():
-            n += len(s.children)
-        return n
-
     def new_ike_spi(self):
         while True:
             spi = os.urandom(8)
@@ -140,11 +113,8 @@ class Responder:
         if init_key is not None:
             sa.init_key = init_key
             self.inits[init_key] = sa
-        self.changed()
-
-    def authenticated(self, sa):
-        # init_key stays registered: a late copy of the IKE_SA_INIT must not open a second SA.
-        sa.init_req = sa.init_resp = None
+        if sa.state != sa_mod.HALF_OPEN:
+            sa.settle()  # made by an IKE SA rekey: established at once
         self.changed()
 
     def remove(self, sa, why):
@@ -198,13 +168,11 @@ class Responder:
             if self.dirty:
                 self.flush_status(time.ticks_ms())  # the new state shows right after its log lines
         finally:
-            unload_transient()
-
-    def cookie_jar(self):
-        if self.cookies is None:
-            from ike import cookie
-            self.cookies = cookie.Cookies()
-        return self.cookies
+            # Collect the exchange's code and temporaries now, not when an allocation fails: the
+            # heap is then compacted from the bottom, and the next datagram's 1600-byte receive
+            # buffer still finds a contiguous block (the hour-of-rekeys peak: -20 KB).
+            if unload_transient():
+                gc.collect()
 
     def _input(self, data, remote, natt):
         self.counters["rx"] += 1
@@ -355,10 +323,13 @@ class Responder:
         elif exchange == const.IKE_AUTH:
             from ike import auth
             reply = auth.handle(self, s, msg, payloads)
+            if s.state != sa_mod.HALF_OPEN:
+                s.settle()
         elif exchange == const.CREATE_CHILD_SA:
             from ike import create
             reply = create.handle(self, s, msg, payloads)
         elif exchange == const.INFORMATIONAL:
+            from ike import info
             reply = info.handle(self, s, msg, payloads)
         else:
             return self.drop("exchange type %d not supported" % exchange)
@@ -374,6 +345,7 @@ class Responder:
             return
         if s.state != sa_mod.HALF_OPEN:
             _LOG.info("peer %s moved to %s" % (s.name(), addr.describe(remote)))
+            self.changed()  # the status view shows the new mapping with this request's log lines
         s.remote = remote
         s.natt = natt
         for c in s.children:
@@ -427,7 +399,8 @@ class Responder:
         if self.quiet:
             self.quiet_summary(now)
         self.flush_status(now)
-        unload_transient()
+        if unload_transient():
+            gc.collect()
         if self.next_group is None or self.next_group in self.dh_pool:
             return TICK_MS
         if idle:
@@ -447,8 +420,12 @@ class Responder:
             return
         out = s.out
         if out is not None:
-            if time.ticks_diff(now, out.sent) >= self.retransmit_delay(out.tries):
-                if out.tries > self.cfg.timers.retransmit_tries:
+            t = self.cfg.timers
+            delay = t.retransmit_timeout_ms  # grows by retransmit_base_pct with each retransmit
+            for _ in range(out.tries - 1):
+                delay = delay * t.retransmit_base_pct // 100
+            if time.ticks_diff(now, out.sent) >= delay:
+                if out.tries > t.retransmit_tries:
                     s.out = None
                     if out.on_timeout is not None:
                         out.on_timeout(self, s)
@@ -459,7 +436,51 @@ class Responder:
                 out.sent = now
                 self.send(s, out.data)
             return
-        info.timers(self, s, now, age)
+        if s.state != sa_mod.ESTABLISHED:
+            return
+        # An established SA with no request of ours in flight: lifetimes, our CHILD SA rekeys at soft
+        # expiry (rekey_child.py), liveness checks (DPD) when the peer is silent.
+        peer = s.peer
+        life = peer.ike_lifetime * 1000
+        if life and age >= life:
+            from ike import info
+            info.delete_ike(self, s, "IKE SA lifetime expired (peer did not rekey)")
+            return
+        for c in s.children:
+            if c.state == sa_mod.REKEYED and time.ticks_diff(now, c.rekeyed_at) >= sa_mod.REKEYED_LINGER_MS:
+                self.remove_child(s, c, "removed: replaced by rekey, peer never deleted it")
+                return
+            life = c.lifetime
+            why = None
+            if c.state == sa_mod.ESTABLISHED and c.expired:
+                why = "ESP %s reached" % c.expired
+            elif c.state == sa_mod.ESTABLISHED and life and time.ticks_diff(now, c.created) >= life:
+                why = "CHILD SA lifetime expired (peer did not rekey)"
+            if why is not None:
+                from ike import info
+                info.delete_child(self, s, c, why)
+                return
+            # Soft expiry: we rekey then unless the head office did first.
+            soft = (peer.child_lifetime - peer.child_rekey_margin) * 1000
+            due = c.rekey_due or time.ticks_diff(now, c.created) >= soft
+            if (c.state == sa_mod.ESTABLISHED and due and not c.rekey_refused
+                    and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
+                from ike import rekey_child
+                rekey_child.start(self, s, c)
+                return
+        delay = peer.dpd_delay * 1000
+        if delay and time.ticks_diff(now, s.last_rx) >= delay:
+            # ESP from the peer is as good a sign of life as IKE (RFC 7296 1.4 / 2.4).
+            n = 0
+            for c in s.children:
+                if c.entry is not None:
+                    n += c.entry.counters.get("packets_in", 0)
+            if n != s.esp_rx:
+                s.esp_rx = n
+                s.last_rx = now
+                return
+            _LOG.debug("peer %s silent for %d s: liveness check" % (s.name(), delay // 1000))
+            self.request(s, const.INFORMATIONAL, [], None, _dead)
 
     def _precompute(self):
         # One keypair of the group the next handshake will most likely use, made while idle (never
@@ -487,6 +508,11 @@ class Responder:
                 self.send(s, s.tx.seal(m))
                 self.remove(s, "deleted: shutting down")
         self.flush_status(time.ticks_ms())
+
+
+def _dead(r, s):
+    r.remove(s, "deleted: dead peer (no answer to a liveness check and %d retransmits)"
+             % r.cfg.timers.retransmit_tries)
 
 
 def spi_hex(spi):

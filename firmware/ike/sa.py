@@ -4,6 +4,8 @@ import time
 
 from micropython import const
 
+from ike import message
+
 HALF_OPEN = const(0)    # IKE_SA_INIT answered, IKE_AUTH not yet seen
 ESTABLISHED = const(1)
 DELETING = const(2)     # our DELETE is in flight; the SA goes when it is answered or times out
@@ -15,23 +17,27 @@ REKEYED_LINGER_MS = const(30000)  # a replaced SA whose DELETE never comes is re
 
 
 class ChildSa:
+    # Rarely set fields are class defaults: an instance stores only the fields assigned to it (a
+    # CHILD SA that is up: those of __init__ and its SAD entry), its dict a size class or two smaller.
+    rekeyed_at = None
+    expired = None        # the SAD's "hard" event: delete it
+    rekey_due = False     # the SAD's "soft" / "seq_limit" event: rekey it
+    rekey_after = None    # ticks before which we do not start a rekey (after a refusal)
+    rekey_refused = False
+    collision = None      # (Ni, Nr, new ChildSa) of the peer's rekey crossing ours (2.8.1)
+    entry = None          # the SAD's record of it
+
     def __init__(self, spi_in, spi_out, chosen, local_ts, remote_ts, lifetime):
         self.spi_in = spi_in      # ours: the peer sends ESP with it
         self.spi_out = spi_out    # the peer's: we send ESP with it
         self.chosen = chosen      # proposal.Chosen (encr, keylen, integ, dh)
-        self.local_ts = local_ts
-        self.remote_ts = remote_ts
-        self.ts_text = None       # (local, remote) as CIDR strings, for status
+        # The selectors are read only by our rekey of it and the status view: kept as they go on
+        # the wire (a TSi payload holding the local ones, a TSr the remote ones), one bytes object
+        # instead of two lists of Selector objects, decoded again there (decode_payloads(PT_TSI, ..)).
+        self.selectors = message.encode_payloads([message.TsI(local_ts), message.TsR(remote_ts)])[1]
         self.lifetime = lifetime
         self.state = ESTABLISHED
         self.created = time.ticks_ms()
-        self.rekeyed_at = None
-        self.expired = None       # the SAD's "hard" event: delete it
-        self.rekey_due = False    # the SAD's "soft" / "seq_limit" event: rekey it
-        self.rekey_after = None   # ticks before which we do not start a rekey (after a refusal)
-        self.rekey_refused = False
-        self.collision = None     # (Ni, Nr, new ChildSa) of the peer's rekey crossing ours (2.8.1)
-        self.entry = None         # the SAD's record of it
 
 
 class Request:
@@ -46,6 +52,15 @@ class Request:
         self.sent = time.ticks_ms()
 
 
+class Keys:
+    """What an IKE SA keeps of its IkeKeys once authenticated: SK_d, from which CHILD SA keys and the
+    IKE SA rekey derive. SK_e/SK_a live on in the SK codecs, SK_p was for AUTH only; and an IkeKeys
+    would keep the code of ike.keys (a transient module) alive through its class."""
+
+    def __init__(self, sk_d):
+        self.sk_d = sk_d
+
+
 class IkeSa:
     def __init__(self, spi_i, spi_r, remote, natt):
         self.spi_i = spi_i
@@ -56,11 +71,11 @@ class IkeSa:
         self.state = HALF_OPEN
         self.chosen = None            # IKE proposal
         self.peer = None              # config peer, known after IKE_AUTH
-        self.ni = None
+        self.ni = None                # the nonces, until IKE_AUTH is done (settle)
         self.nr = None
         self.init_req = None          # IKE_SA_INIT octets signed by AUTH (dropped once authenticated)
         self.init_resp = None
-        self.keys = None
+        self.keys = None              # ike.keys.IkeKeys, then Keys (settle)
         self.rx = None                # SkCodec for initiator->responder
         self.tx = None
         self.rx_id = 0                # next request id expected from the peer
@@ -74,6 +89,12 @@ class IkeSa:
         self.doomed = None            # why to remove it once the current response is sent
         self.rekeyed_at = None
         self.esp_rx = 0               # ESP packets received at the last liveness look
+
+    def settle(self):
+        """IKE_AUTH is over (or the SA was made by a rekey): drop what only the handshake needed."""
+        self.ni = self.nr = None
+        if self.keys is not None:
+            self.keys = Keys(self.keys.sk_d)
 
     def name(self):
         return self.peer.name if self.peer is not None else "half-open"

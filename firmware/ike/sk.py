@@ -14,17 +14,17 @@ class IntegrityError(ValueError):
     pass
 
 
-class SkCodec:
-    """One direction of an IKE SA: SK_ei/SK_ai for what the initiator sends, SK_er/SK_ar for the other."""
+class SkCodec(hmac.HmacSha256):
+    """One direction of an IKE SA: SK_ei/SK_ai for what the initiator sends, SK_er/SK_ar for the other.
+    It is its own HMAC (one object less per direction and IKE SA)."""
 
     def __init__(self, encr_id, encr_key, integ_key):
+        super().__init__(integ_key)
         self._cipher = cipher.new(encr_id, encr_key)
-        self._bs = self._cipher.block_size
-        self._mac = hmac.HmacSha256(integ_key)
 
     def seal(self, msg):
         """The datagram for msg, whose payloads are the SK payload's inner payloads -> bytes."""
-        bs = self._bs
+        bs = self._cipher.block_size
         inner = message.payloads_size(msg.payloads)
         plain = (inner + bs) // bs * bs  # inner payloads + padding + the pad-length octet
         total = message.HEADER_LEN + 4 + bs + plain + ICV_LEN
@@ -41,18 +41,18 @@ class SkCodec:
         b[end - 1] = plain - inner - 1  # padding octets stay zero
         mv = memoryview(b)
         b[start:end] = self._cipher.encrypt(iv, mv[start:end])
-        b[end:] = self._mac.mac(mv[:end])[:ICV_LEN]
+        b[end:] = self.mac(mv[:end])[:ICV_LEN]
         return bytes(b)
 
     def _decrypt(self, buf, body):
         # body = IV | ciphertext | ICV, the tail of buf; returns the plaintext without padding.
-        bs = self._bs
+        bs = self._cipher.block_size
         n = len(body) - bs - ICV_LEN
         if n < bs or n % bs:
             raise ParseError("encrypted payload: %d ciphertext bytes, block size %d" % (n, bs))
         mv = memoryview(buf)
         end = len(mv) - ICV_LEN
-        if not ct.eq(self._mac.mac(mv[:end])[:ICV_LEN], bytes(mv[end:])):
+        if not ct.eq(self.mac(mv[:end])[:ICV_LEN], bytes(mv[end:])):
             raise IntegrityError("ICV mismatch")
         plain = self._cipher.decrypt(bytes(body[:bs]), body[bs:bs + n])
         pad = plain[n - 1]

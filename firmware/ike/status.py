@@ -1,7 +1,7 @@
 # The device's view of its SAs for people and tests: one "status: {json}" line on the console after
 # each change and, on the sim board, the same JSON in the status file (written aside, then renamed
 # over it). SPIs, algorithms (strongSwan's names), selectors, counters; never key material.
-# Loaded only to write the status (a transient module of the responder).
+# Loaded only to write the status (a transient module of the responder, as is ike.ts it uses).
 import gc
 import json
 import os
@@ -11,7 +11,9 @@ import time
 import log
 from ike import const
 from ike import identity
+from ike import message
 from ike import sa as sa_mod
+from ike import ts
 from net import addr
 
 
@@ -48,12 +50,14 @@ def snapshot(r):
             "dh": _DH.get(ch.dh, ch.dh), "age_s": time.ticks_diff(now, s.created) // 1000})
         for c in s.children:
             ch = c.chosen
+            tsi, tsr = message.decode_payloads(const.PT_TSI, c.selectors)[0]
             children.append({
                 "ike_spi_r": identity.hexs(s.spi_r), "spi_in": identity.hexs(c.spi_in),
                 "spi_out": identity.hexs(c.spi_out), "state": sa_mod.STATES[c.state],
                 "encr": _ENCR.get(ch.encr, ch.encr), "keylen": ch.keylen,
                 "integ": _INTEG.get(ch.integ, ch.integ), "dh": _DH.get(ch.dh, ch.dh),
-                "local_ts": c.ts_text[0], "remote_ts": c.ts_text[1], "encap": s.nat,
+                "local_ts": [ts.describe_one(x) for x in tsi.selectors],
+                "remote_ts": [ts.describe_one(x) for x in tsr.selectors], "encap": s.nat,
                 "age_s": time.ticks_diff(now, c.created) // 1000,
                 "counters": c.entry.counters if c.entry is not None else {}})
     dp = getattr(r, "dataplane", None)  # main's data plane (ESP engine + LAN gateway), once wired

@@ -4,7 +4,7 @@
 # aes128gcm16-prfsha256-ecp384"). Loaded only for that (config validation, log lines): the responder
 # unloads it with its other transient modules, so the tables are not in the heap between handshakes.
 from ike import const
-from ike.proposal import _derived_prf, transforms_by_type
+from ike.proposal import _derived_prf
 
 _E = const.TRANS_ENCR
 _P = const.TRANS_PRF
@@ -151,6 +151,7 @@ def describe_lists(protocol, encr, integ, prf, dh, esn, other):
 def describe(p):
     """A received message.Proposal in strongSwan syntax, including algorithms we do not support
     ('aes128gcm16-prfsha256-ecp384'); unknown ones as 'ENCR_1234'."""
+    from ike.selection import transforms_by_type  # here: parsing a config needs no selection code
     encr, integ, prf, dh, esn, other = transforms_by_type(p)
     return describe_lists(p.protocol, encr, integ, prf, dh, esn, other)
 

@@ -12,8 +12,12 @@
 # Neither allocates, apart from what MicroPython forces: each HMAC makes two sha256 objects and two
 # digests (hashlib has no copy() or reset), and the caller's recvfrom makes the datagram. How:
 # - Packets are built in one preallocated buffer, shared by both directions. Slicing a memoryview
-#   allocates, so the views of every length a packet can have (16-byte steps) are made up front:
-#   _tx_ct[m] (= _rx_ct[m]) is the ciphertext of m blocks and _tx_pkt[m] the whole ESP packet.
+#   allocates, so views are made up front: _pre[k] is the buffer's first 24 + 16k bytes, which is
+#   both what the ICV covers (ESP header, IV, k cipher blocks) and a whole packet of k - 1 blocks.
+# - AES runs on a view from the IV's end that may be longer than the ciphertext, _ct[m] for m
+#   blocks, rounded up to one of ~36 sizes (at most 1/8 more blocks): blocks past the packet's are
+#   never sent or read, and seal()'s chain state after them is as secret as any (see below). That
+#   saves ~55 views against one per length.
 # - One cryptolib.aes object per SA and direction, used in place. Such an object takes its IV only
 #   when it is made and carries the CBC chain on from call to call, so seal() puts a nonce block
 #   (the SA's random salt and the sequence number, unique under the key) in the IV slot and encrypts
@@ -27,17 +31,19 @@ import struct
 import micropython
 from micropython import const
 
-from ipsec.sad import (BYTES_IN, BYTES_OUT, DUMMY_DROPS, EXPIRED_DROPS, ICV_FAILURES, PACKETS_IN,
-                        PACKETS_OUT, PAD_ERRORS, POLICY_DROPS, PROTO_DROPS, REPLAY_DROPS)
+from ipsec import replay
+from ipsec.sad import (BYTES_IN, BYTES_OUT, DUMMY_DROPS, EXPIRED_DROPS, ICV_FAILURES, LIM, PACKETS_IN,
+                        PACKETS_OUT, PAD_ERRORS, POLICY_DROPS, PROTO_DROPS, REPLAY_DROPS, SEQ_HI, SEQ_LO)
 from net import const as c
 
-_IV = const(16)
 _ICV = const(16)                    # AUTH_HMAC_SHA2_256_128: the first 16 bytes of the HMAC
 _DIGEST = const(32)
 _CT = const(24)                     # ESP header + IV: where the ciphertext starts
 _MIN_ESP = const(56)                # _CT + one block + ICV
 _OVERHEAD = const(40)               # _CT + ICV
 _IV_SALT = const(20)                # IV slot: salt at 8..19, sequence number at 20..23
+_OUT = const(1)                     # Sa.k: outbound AES, ipad, opad at 0..2; inbound at 3..5
+_IN = const(4)
 
 # open() returns the inner packet's length, or one of these (REASONS[-code] names it).
 DROP_MALFORMED = const(-1)          # not a whole ESP packet
@@ -50,9 +56,6 @@ DROP_DUMMY = const(-7)
 DROP_PROTO = const(-8)
 DROP_POLICY = const(-9)
 REASONS = ("", "malformed", "no_sa", "expired", "replay", "icv", "pad", "dummy", "proto", "policy")
-
-# Padding 1, 2, 3... (RFC 4303 2.4) for each pad length a 16-byte block size can need.
-_PADS = tuple(bytes(range(1, k + 1)) for k in range(16))
 
 
 def inner_mtu(path_mtu, encap=True):
@@ -74,6 +77,14 @@ def _diff(a, ao: int, b, n: int) -> int:
 
 
 @micropython.viper
+def _pad(buf, o: int, k: int):
+    """buf[o:o+k] = the padding 1, 2, ..., k (RFC 4303 2.4)."""
+    p = ptr8(buf)
+    for i in range(k):
+        p[o + i] = i + 1
+
+
+@micropython.viper
 def _pad_diff(buf, o: int, k: int) -> int:
     """Zero iff buf[o:o+k] is the padding 1, 2, ..., k (RFC 4303 2.4), in constant time."""
     p = ptr8(buf)
@@ -83,14 +94,14 @@ def _pad_diff(buf, o: int, k: int) -> int:
     return d
 
 
-def _icv(ipad, opad, hdr, body):
-    """HMAC-SHA-256 of hdr|body from the precomputed key blocks; 32 bytes (the ICV is the first 16).
-    The only allocation of the packet path: two hash objects and two digests."""
-    h = hashlib.sha256(ipad)
-    h.update(hdr)
-    h.update(body)
+def _icv(k, o, data):
+    """HMAC-SHA-256 of data from the key blocks k[o] and k[o + 1] (inner and outer pad, Sa.k); 32
+    bytes (the ICV is the first 16). The only allocation of the packet path: two hash objects and
+    two digests."""
+    h = hashlib.sha256(k[o])
+    h.update(data)
     inner = h.digest()
-    h = hashlib.sha256(opad)
+    h = hashlib.sha256(k[o + 1])
     h.update(inner)
     return h.digest()
 
@@ -98,26 +109,41 @@ def _icv(ipad, opad, hdr, body):
 class Engine:
     """ESP for the SAs of `sad`, for inner packets up to max_inner bytes. seal() copies views up to
     view_room bytes long without slicing them (default: a 1536-byte LAN frame buffer after its
-    Ethernet header)."""
+    Ethernet header). With link_hdr, self.frame is a view of the engine's buffer from link_hdr
+    bytes before rx_inner on, link_hdr + view_room long: the frame buffer of the LAN gateway, which
+    then delivers what open() decrypted in place there, and needs no buffer of its own."""
 
-    def __init__(self, sad, max_inner=c.ETH_DATA_LEN, view_room=1536 - c.ETH_HLEN):
+    def __init__(self, sad, max_inner=c.ETH_DATA_LEN, view_room=1536 - c.ETH_HLEN, link_hdr=0):
         self._sad = sad
         self.max_inner = max_inner
         blocks = (max_inner + c.ESP_TRAILER_LEN + 15) // 16
         self._room = max(view_room, blocks * 16)
         # One buffer for both directions: a packet is sealed and sent, or received and opened
-        # (into the caller's `out`), before the next one starts, so the ESP header, IV and
-        # ciphertext views serve both. A sealed packet is valid until the next seal() or open().
-        self.tx = self.rx = bytearray(_CT + self._room + _DIGEST)
+        # (into the caller's `out`), before the next one starts, so the views serve both. A sealed
+        # packet is valid until the next seal() or open().
+        self.tx = bytearray(_CT + self._room + _DIGEST)
         self._rx_max = _CT + blocks * 16 + _ICV
-        tx = self._tx_mv = self._rx_mv = memoryview(self.tx)
-        self._tx_hdr = self._rx_hdr = tx[:_CT]
-        self._tx_iv = self._rx_iv = tx[c.ESP_HDR_LEN:_CT]
-        self.rx_inner = tx[_CT:]    # where open() leaves the inner packet unless given `out`
-        self._scratch = bytearray(_IV)
-        # ~2 x 95 views: 16 bytes each on the ESP32 (32 here), the price of a slice-free path.
-        self._tx_ct = self._rx_ct = [tx[_CT:_CT + 16 * m] for m in range(blocks + 1)]
-        self._tx_pkt = [tx[:_OVERHEAD + 16 * m] for m in range(blocks + 1)]
+        mv = self._mv = memoryview(self.tx)
+        self._iv = mv[c.ESP_HDR_LEN:_CT]
+        self.rx_inner = mv[_CT:]    # where open() leaves the inner packet unless given `out`
+        self.frame = mv[_CT - link_hdr:_CT + view_room] if link_hdr else None
+        # 16 bytes each on the ESP32 (32 here), the price of a slice-free path. The lists are made
+        # at their full length: growing them would leave holes in the heap.
+        pre = self._pre = [None] * (blocks + 2)
+        for k in range(blocks + 2):
+            pre[k] = mv[:_CT + 16 * k]
+        ct = self._ct = [None] * (blocks + 1)   # no ESP packet has 0 blocks
+        last = 0
+        for m in range(1, blocks + 1):
+            # AES runs on s blocks for m: m up to 16, then m rounded up to 3 significant bits.
+            step = 1
+            while m > step << 4:
+                step <<= 1
+            s = min((m + step - 1) // step * step, blocks)
+            if s != last:
+                v = mv[_CT:_CT + 16 * s]
+                last = s
+            ct[m] = v
         self.sa = None              # the SA of the last packet sealed or opened
         self.counters = {"malformed": 0, "no_sa": 0, "no_policy": 0, "too_big": 0}
 
@@ -130,11 +156,9 @@ class Engine:
         m = self._frame_out(ip, n)
         if not m:
             return None
-        sa = self.sa
         end = _CT + (m << 4)
-        self._tx_mv[end:end + _DIGEST] = _icv(sa.ipad_out, sa.opad_out, self._tx_hdr,
-                                              self._tx_ct[m])
-        return self._tx_pkt[m]
+        self._mv[end:end + _DIGEST] = _icv(self.sa.k, _OUT, self._pre[m])
+        return self._pre[m + 1]
 
     def _frame_out(self, ip, n):
         """Everything of seal() but the ICV (split out so a test can run it under heap_lock()).
@@ -154,37 +178,38 @@ class Engine:
             cnt[EXPIRED_DROPS] += 1
             return 0
         tx = self.tx
-        mv = self._tx_mv
+        mv = self._mv
         if k > self._room:
             ip = ip[:n]     # a view longer than the buffer: slice it (the only case that allocates)
             k = n
-        mv[_CT:_CT + k] = ip    # the whole view: copying bytes past n costs less than slicing
+        # The whole view: copying bytes past n costs less than slicing. From self.frame (an echo
+        # reply the gateway turned around in place) it is a copy onto itself.
+        mv[_CT:_CT + k] = ip
         m = (n + c.ESP_TRAILER_LEN + 15) >> 4
         end = _CT + (m << 4)
         pad = end - c.ESP_TRAILER_LEN - _CT - n
-        mv[_CT + n:_CT + n + pad] = _PADS[pad]
+        _pad(tx, _CT + n, pad)
         tx[end - 2] = pad
         tx[end - 1] = c.IPPROTO_IPIP
         # Next sequence number; it never wraps (no ESN): warn 2**16 before the end, stop at it.
-        hi = sa.seq_hi
-        lo = sa.seq_lo + 1
+        hi = cnt[SEQ_HI]
+        lo = cnt[SEQ_LO] + 1
         if lo > 0xFFFF:
             lo = 0
             hi += 1
             if hi == 0xFFFF:
                 self._sad.seq_limit(sa)
-        sa.seq_hi = hi
-        sa.seq_lo = lo
+        cnt[SEQ_HI] = hi
+        cnt[SEQ_LO] = lo
         if lo == 0xFFFF and hi == 0xFFFF:
             sa.sending = False
             self._sad.seq_limit(sa)
-        mv[0:4] = sa.spi_out
+        mv[0:_IV_SALT] = sa.hdr     # SPI, (sequence number), salt
         struct.pack_into(">HH", tx, 4, hi, lo)
-        mv[c.ESP_HDR_LEN:_IV_SALT] = sa.salt
         struct.pack_into(">HH", tx, _IV_SALT, hi, lo)
-        enc = sa.enc
-        enc.encrypt(self._tx_iv, self._tx_iv)
-        ct = self._tx_ct[m]
+        enc = sa.k[0]
+        enc.encrypt(self._iv, self._iv)
+        ct = self._ct[m]
         enc.encrypt(ct, ct)
         self._count(sa, PACKETS_OUT, BYTES_OUT, n)
         return m
@@ -193,14 +218,14 @@ class Engine:
 
     def open(self, data, out=None):
         """Check and decrypt the ESP packet `data` (the UDP payload, or the IP payload for plain ESP).
-        Returns the inner packet's length n > 0 with the packet in out[0:n] (out: a writable buffer
-        of at least len(data) - 40 bytes; default self.rx_inner), or a DROP_* code (< 0), counted.
-        self.sa is the packet's SA (None if unknown)."""
+        Returns the inner packet's length n > 0 with the packet in out[0:n], or a DROP_* code (< 0),
+        counted. out: a writable buffer of at least max_inner + 17 bytes (decryption runs on whole
+        size classes of blocks and leaves garbage past the packet); default self.rx_inner. self.sa is
+        the packet's SA (None if unknown)."""
         m = self._check_in(data)
         if m < 0:
             return m
-        sa = self.sa
-        return self._finish_in(_icv(sa.ipad_in, sa.opad_in, self._rx_hdr, self._rx_ct[m]), m,
+        return self._finish_in(_icv(self.sa.k, _IN, self._pre[m]), m,
                                self.rx_inner if out is None else out)
 
     def _check_in(self, data):
@@ -220,10 +245,10 @@ class Engine:
             sa.c[EXPIRED_DROPS] += 1
             return DROP_EXPIRED
         # RFC 4303 3.4.3: duplicates go before the ICV is computed, the window moves only after.
-        if not sa.window.check((data[4] << 8) | data[5], (data[6] << 8) | data[7]):
+        if not replay.check(sa.window, (data[4] << 8) | data[5], (data[6] << 8) | data[7]):
             sa.c[REPLAY_DROPS] += 1
             return DROP_REPLAY
-        self._rx_mv[0:n] = data
+        self._mv[0:n] = data
         return (n - _OVERHEAD) >> 4
 
     def _finish_in(self, digest, m, out):
@@ -231,15 +256,15 @@ class Engine:
         inner packet against the SA's selectors."""
         sa = self.sa
         cnt = sa.c
-        rx = self.rx
+        rx = self.tx
         o = _CT + (m << 4)
         if _diff(rx, o, digest, _ICV):
             cnt[ICV_FAILURES] += 1
             return DROP_ICV
-        sa.window.update((rx[4] << 8) | rx[5], (rx[6] << 8) | rx[7])
-        dec = sa.dec
-        dec.decrypt(self._rx_iv, self._scratch)
-        dec.decrypt(self._rx_ct[m], out)
+        replay.update(sa.window, (rx[4] << 8) | rx[5], (rx[6] << 8) | rx[7])
+        dec = sa.k[3]
+        dec.decrypt(self._iv, self._iv)     # output thrown away: the chain moves on to the IV
+        dec.decrypt(self._ct[m], out)
         end = m << 4
         pad = out[end - 2]
         n = end - c.ESP_TRAILER_LEN - pad
@@ -274,6 +299,5 @@ class Engine:
         cnt = sa.c
         cnt[packets] += 1
         cnt[nbytes] += n
-        lim = sa.lim
-        if cnt[packets] >= lim[packets] or cnt[nbytes] >= lim[nbytes]:
+        if cnt[packets] >= cnt[LIM + packets] or cnt[nbytes] >= cnt[LIM + nbytes]:
             self._sad.limit(sa)

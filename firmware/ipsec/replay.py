@@ -4,6 +4,9 @@
 # every value computed here stays small: no long int is ever made on the packet path. The bitmap is a
 # ring of bits indexed by the sequence number itself (RFC 6479): twice as many bits as the window, so
 # advancing the top only zeroes the whole bytes it passes over, never shifts.
+#
+# A window is one bytearray (one object per SA): the ring, then the highest authenticated sequence
+# number so far (0: none yet) as big-endian halves.
 from micropython import const
 
 WINDOW = const(128)     # packets (RFC 4303 3.4.3: at least 32, 64 recommended)
@@ -11,42 +14,43 @@ _RING = const(32)       # bytes: 256 bits >= WINDOW + 8, a power of two so a mas
 _MASK = const(31)
 
 
-class Window:
-    def __init__(self):
-        self.top_hi = 0     # highest authenticated sequence number so far (0: none yet)
-        self.top_lo = 0
-        self._ring = bytearray(_RING)
+def new():
+    return bytearray(_RING + 4)
 
-    def check(self, hi, lo):
-        """May sequence number hi:lo be accepted? False if it is 0, older than the window, or seen.
-        Changes nothing: call it before the ICV check, update() after."""
-        dh = hi - self.top_hi
-        if dh > 1:
-            return True
-        if dh < -1:
-            return False
-        diff = (dh << 16) + lo - self.top_lo
-        if diff > 0:
-            return True
-        if diff <= -WINDOW or not (hi | lo):
-            return False
-        return not self._ring[(lo >> 3) & _MASK] & (1 << (lo & 7))
 
-    def update(self, hi, lo):
-        """Record hi:lo (which passed check() and the ICV), moving the window if it is the newest."""
-        ring = self._ring
-        dh = hi - self.top_hi
-        if dh > 1 or (dh >= 0 and (dh << 16) + lo - self.top_lo > 0):
-            # Zero the bytes between the old top's byte and the new one: they hold stale bits from
-            # 256 sequence numbers ago. Byte numbers (seq >> 3) fit in 29 bits.
-            old = (self.top_hi << 13) | (self.top_lo >> 3)
-            steps = ((hi << 13) | (lo >> 3)) - old
-            if steps >= _RING:
-                for i in range(_RING):
-                    ring[i] = 0
-            else:
-                for i in range(1, steps + 1):
-                    ring[(old + i) & _MASK] = 0
-            self.top_hi = hi
-            self.top_lo = lo
-        ring[(lo >> 3) & _MASK] |= 1 << (lo & 7)
+def check(w, hi, lo):
+    """May sequence number hi:lo be accepted into window w? False if it is 0, older than the
+    window, or seen. Changes nothing: call it before the ICV check, update() after."""
+    dh = hi - ((w[32] << 8) | w[33])
+    if dh > 1:
+        return True
+    if dh < -1:
+        return False
+    diff = (dh << 16) + lo - ((w[34] << 8) | w[35])
+    if diff > 0:
+        return True
+    if diff <= -WINDOW or not (hi | lo):
+        return False
+    return not w[(lo >> 3) & _MASK] & (1 << (lo & 7))
+
+
+def update(w, hi, lo):
+    """Record hi:lo (which passed check() and the ICV), moving the window if it is the newest."""
+    top_hi = (w[32] << 8) | w[33]
+    top_lo = (w[34] << 8) | w[35]
+    dh = hi - top_hi
+    if dh > 1 or (dh >= 0 and (dh << 16) + lo - top_lo > 0):
+        # Zero the bytes between the old top's byte and the new one: they hold stale bits from
+        # 256 sequence numbers ago. Byte numbers (seq >> 3) fit in 29 bits.
+        old = (top_hi << 13) | (top_lo >> 3)
+        steps = ((hi << 13) | (lo >> 3)) - old
+        if steps >= _RING:
+            steps = _RING
+            old = -1
+        for i in range(1, steps + 1):
+            w[(old + i) & _MASK] = 0
+        w[32] = hi >> 8
+        w[33] = hi & 0xFF
+        w[34] = lo >> 8
+        w[35] = lo & 0xFF
+    w[(lo >> 3) & _MASK] |= 1 << (lo & 7)

@@ -10,6 +10,7 @@
 # Everything the engine touches per packet is a small int (31 bits on the ESP32): SPIs are bytes and
 # looked up by their low 30 bits, addresses are compared as 16-bit halves, and the traffic counters
 # move into a running total before they grow past 2**28.
+import array
 import os
 import time
 
@@ -20,8 +21,8 @@ from ike import const as ike
 from ipsec import replay
 from net import const as c
 
-# Slots of Sa.c. The first four are the traffic counters lifetimes are measured on; bytes are inner
-# packet bytes.
+# Slots of Sa.c, one list of small ints per SA. The first four are the traffic counters lifetimes are
+# measured on; bytes are inner packet bytes.
 PACKETS_IN = const(0)
 BYTES_IN = const(1)
 PACKETS_OUT = const(2)
@@ -35,6 +36,16 @@ POLICY_DROPS = const(9)     # inner packet outside the SA's selectors (RFC 4301 
 EXPIRED_DROPS = const(10)   # past the hard lifetime or out of sequence numbers
 COUNTERS = ("packets_in", "bytes_in", "packets_out", "bytes_out", "replay_drops", "icv_failures",
             "pad_errors", "proto_drops", "dummy_drops", "policy_drops", "expired_drops")
+LIM = const(11)             # c[LIM + i]: the engine calls Sad.limit(sa) once c[i] >= c[LIM + i]
+_BASE = const(15)           # c[_BASE + i]: what traffic counter i moved into a running total
+SEQ_HI = const(19)          # the last outbound sequence number, as 16-bit halves
+SEQ_LO = const(20)
+AGE_S = const(21)           # seconds since install
+_T = const(22)              # ticks_ms up to which AGE_S counts
+_FIRED = const(23)          # events fired so far: _SOFT | _SEQ_LIMIT
+_SLOTS = const(24)
+_SOFT = const(1)
+_SEQ_LIMIT = const(2)
 _TRAFFIC = const(4)
 _REBASE = const(1 << 28)
 
@@ -65,155 +76,125 @@ def _key(b):
 
 def _pads(key):
     """HMAC inner and outer key blocks (RFC 2104): each packet's MAC starts a fresh hash with them
-    (MicroPython's hashlib has no copy())."""
+    (MicroPython's hashlib has no copy()). Bytearrays: a third smaller than bytes objects."""
     ipad = bytearray(b"\x36" * _HMAC_BLOCK)
     opad = bytearray(b"\x5c" * _HMAC_BLOCK)
     for i in range(len(key)):
         ipad[i] ^= key[i]
         opad[i] ^= key[i]
-    return bytes(ipad), bytes(opad)
+    return ipad, opad
 
 
-def _compile(selectors):
-    """Selectors as tuples of small ints: (protocol, port range, start and end address halves).
-    IPv6 selectors are left out: the engine carries IPv4 only so far."""
-    out = []
-    for s in selectors:
-        a = s.start_addr
-        e = s.end_addr
-        if len(a) != 4:
-            continue
-        lo = s.start_port
-        if lo == 0 and s.end_port == 65535:
-            lo = _ANY_PORT
-        out.append((s.ip_proto, lo, s.end_port, (a[0] << 8) | a[1], (a[2] << 8) | a[3],
-                    (e[0] << 8) | e[1], (e[2] << 8) | e[3]))
-    return out
+def _compile(local_ts, remote_ts):
+    """The selectors as one array of ints (a third of a tuple's size): [0] does any selector look at
+    ports (most take any port), [1] where the remote ones start, then 7 per selector from [2] on,
+    local ones first: protocol, port range, start and end address halves. IPv6 selectors are left
+    out: the engine carries IPv4 only so far."""
+    out = [0, 0]
+    for sels in (local_ts, remote_ts):
+        out[1] = len(out)
+        for s in sels:
+            a = s.start_addr
+            e = s.end_addr
+            if len(a) != 4:
+                continue
+            lo = s.start_port
+            if lo == 0 and s.end_port == 65535:
+                lo = _ANY_PORT
+            else:
+                out[0] = 1
+            out += (s.ip_proto, lo, s.end_port, (a[0] << 8) | a[1], (a[2] << 8) | a[3],
+                    (e[0] << 8) | e[1], (e[2] << 8) | e[3])
+    return array.array("i", out)
 
 
-def _covers(sels, b, o, proto, port):
-    """Does one of the compiled selectors take the address at b[o:o+4] with this protocol/port?"""
+def _covers(t, i, end, b, o, proto, port):
+    """Does one of the compiled selectors t[i:end] take the address at b[o:o+4] with this
+    protocol/port?"""
     hi = (b[o] << 8) | b[o + 1]
     lo = (b[o + 2] << 8) | b[o + 3]
-    for s in sels:
-        p, plo, phi, sh, sl, eh, el = s
-        if ((p == 0 or p == proto) and plo <= port <= phi and (hi > sh or (hi == sh and lo >= sl))
-                and (hi < eh or (hi == eh and lo <= el))):
+    while i < end:
+        p = t[i]
+        if ((p == 0 or p == proto) and t[i + 1] <= port <= t[i + 2]
+                and (hi > t[i + 3] or (hi == t[i + 3] and lo >= t[i + 4]))
+                and (hi < t[i + 5] or (hi == t[i + 5] and lo <= t[i + 6]))):
+            return True
+        i += 7
+    return False
+
+
+def _reached(cnt, limits, secs):
+    """Has the SA with counters cnt (Sa.c) reached one of these lifetime limits?"""
+    if secs and cnt[AGE_S] >= secs:
+        return True
+    for i in range(_TRAFFIC):
+        if limits[i] and cnt[_BASE + i] + cnt[i] >= limits[i]:
             return True
     return False
 
 
 class Sa:
-    """One CHILD SA, both directions. The engine reads and updates the attributes without an
-    underscore; the rest is bookkeeping for lifetimes."""
+    """One CHILD SA, both directions: few attributes (an instance's dict grows in steps), the
+    numbers in one list. The engine reads and updates spi_in, peer, encap, hdr, k, window, c,
+    sending and dead; the rest is bookkeeping for lifetimes."""
 
     def __init__(self, spi_in, spi_out, enc_in, auth_in, enc_out, auth_out, local_ts, remote_ts,
                  peer, encap, lifetime, now):
         self.spi_in = bytes(spi_in)
-        self.spi_out = bytes(spi_out)
         self.peer = peer            # the WAN layer's socket address of the peer
         self.encap = encap          # UDP-encapsulated (RFC 3948) or plain ESP
-        self.local_ts = local_ts
-        self.remote_ts = remote_ts
-        self.lifetime = lifetime
-        self._local = _compile(local_ts)
-        self._remote = _compile(remote_ts)
-        self._ports = False         # does any selector look at ports? (most take any port)
-        for t in self._local + self._remote:
-            if t[1] != _ANY_PORT:
-                self._ports = True
+        # What seal() writes in front of each packet: the outbound SPI, room for the sequence
+        # number, and the SA's random salt (the IV nonce block with the sequence number).
+        self.hdr = bytes(spi_out) + bytes(4) + os.urandom(_SALT_LEN)
         # One AES object per direction, used in place for the SA's whole life: CBC chaining carries
         # over between packets (see engine.py for why that still gives each packet a fresh IV).
-        self.enc = cryptolib.aes(enc_out, _CBC, os.urandom(16))
-        self.dec = cryptolib.aes(enc_in, _CBC, bytes(16))
-        self.ipad_out, self.opad_out = _pads(auth_out)
-        self.ipad_in, self.opad_in = _pads(auth_in)
-        self.salt = os.urandom(_SALT_LEN)
-        self.seq_hi = 0             # last outbound sequence number, as 16-bit halves
-        self.seq_lo = 0
-        self.window = replay.Window()
-        self.c = [0] * len(COUNTERS)
-        self.lim = [0] * _TRAFFIC   # the engine calls Sad.limit(sa) once c[i] >= lim[i]
-        self._base = [0] * _TRAFFIC
-        self.age_s = 0
-        self._t = now
-        self.dying = False          # "soft" fired
+        # k: outbound AES, HMAC inner and outer pads, then the same inbound.
+        ipo, opo = _pads(auth_out)
+        ipi, opi = _pads(auth_in)
+        self.k = (cryptolib.aes(enc_out, _CBC, os.urandom(16)), ipo, opo,
+                  cryptolib.aes(enc_in, _CBC, bytes(16)), ipi, opi)
+        self.ts = _compile(local_ts, remote_ts)
+        self.window = replay.new()
+        self.lifetime = lifetime
+        self.c = cnt = [0] * _SLOTS
+        cnt[_T] = now
         self.dead = False           # "hard" fired
-        self.seq_limited = False    # "seq_limit" fired
         self.sending = True         # False once dead or out of sequence numbers
-        self._set_limits()
 
     @property
     def counters(self):
         d = {}
+        cnt = self.c
         for i in range(len(COUNTERS)):
-            d[COUNTERS[i]] = self.c[i] + (self._base[i] if i < _TRAFFIC else 0)
+            d[COUNTERS[i]] = cnt[i] + (cnt[_BASE + i] if i < _TRAFFIC else 0)
         return d
 
     @property
     def seq_out(self):
         """The last outbound sequence number (a long int on the ESP32 past 2**30: status only)."""
-        return (self.seq_hi << 16) | self.seq_lo
+        return (self.c[SEQ_HI] << 16) | self.c[SEQ_LO]
 
     def match(self, b, o, n, inbound):
         """Is the IPv4 packet b[o:o+n] inside this SA's selectors, inbound (from the peer's side to
         ours) or outbound? Non-first fragments and truncated headers have no ports: only selectors
         for any port take them. ICMP type and code count as the port (RFC 7296 3.13.1)."""
+        t = self.ts
         proto = b[o + 9]
         sport = dport = _ANY_PORT
-        if self._ports and not ((b[o + 6] & 0x1F) | b[o + 7]):
-            t = o + ((b[o] & 0x0F) << 2)
-            if t + 4 <= o + n:
+        if t[0] and not ((b[o + 6] & 0x1F) | b[o + 7]):
+            p = o + ((b[o] & 0x0F) << 2)
+            if p + 4 <= o + n:
                 if proto == c.IPPROTO_TCP or proto == c.IPPROTO_UDP or proto == c.IPPROTO_SCTP:
-                    sport = (b[t] << 8) | b[t + 1]
-                    dport = (b[t + 2] << 8) | b[t + 3]
+                    sport = (b[p] << 8) | b[p + 1]
+                    dport = (b[p + 2] << 8) | b[p + 3]
                 elif proto == c.IPPROTO_ICMP:
-                    sport = dport = (b[t] << 8) | b[t + 1]
+                    sport = dport = (b[p] << 8) | b[p + 1]
+        r = t[1]
         if inbound:
-            return (_covers(self._remote, b, o + 12, proto, sport)
-                    and _covers(self._local, b, o + 16, proto, dport))
-        return (_covers(self._local, b, o + 12, proto, sport)
-                and _covers(self._remote, b, o + 16, proto, dport))
-
-    def _rebase(self):
-        hot = self.c
-        for i in range(_TRAFFIC):
-            if hot[i] >= _REBASE:
-                self._base[i] += hot[i]
-                hot[i] = 0
-
-    def _set_limits(self):
-        lt = self.lifetime
-        for i in range(_TRAFFIC):
-            nxt = 0
-            if lt is not None and not self.dead:
-                nxt = lt.hard[i]
-                s = lt.soft[i]
-                if s and not self.dying and (not nxt or s < nxt):
-                    nxt = s
-            self.lim[i] = min(nxt - self._base[i], _REBASE) if nxt else _REBASE
-
-    def _reached(self, limits, secs):
-        if secs and self.age_s >= secs:
-            return True
-        for i in range(_TRAFFIC):
-            if limits[i] and self._base[i] + self.c[i] >= limits[i]:
-                return True
-        return False
-
-    def _due(self):
-        """The lifetime event due now ("hard" or "soft", each at most once), or None."""
-        lt = self.lifetime
-        if lt is None or self.dead:
-            return None
-        if self._reached(lt.hard, lt.hard_s):
-            self.dead = self.dying = True
-            self.sending = False
-            return "hard"
-        if not self.dying and self._reached(lt.soft, lt.soft_s):
-            self.dying = True
-            return "soft"
-        return None
+            return (_covers(t, r, len(t), b, o + 12, proto, sport)
+                    and _covers(t, 2, r, b, o + 16, proto, dport))
+        return (_covers(t, 2, r, b, o + 12, proto, sport)
+                and _covers(t, r, len(t), b, o + 16, proto, dport))
 
 
 class Sad:
@@ -252,6 +233,7 @@ class Sad:
             raise ValueError("inbound SPI in use")
         sa = Sa(spi_in, spi_out, enc_in, auth_in, enc_out, auth_out, local_ts, remote_ts, peer,
                 encap, lifetime, self._clock())
+        self._check(sa)     # nothing is due yet: sets the limits
         self._by_key[k] = sa
         self._sas.insert(0, sa)
         return sa
@@ -297,32 +279,55 @@ class Sad:
     # -- slow path --
 
     def limit(self, sa):
-        """A traffic counter of sa reached sa.lim: keep the counters small, fire what is due."""
-        sa._rebase()
+        """A traffic counter of sa reached its limit: keep the counters small, fire what is due."""
+        cnt = sa.c
+        for i in range(_TRAFFIC):
+            if cnt[i] >= _REBASE:
+                cnt[_BASE + i] += cnt[i]
+                cnt[i] = 0
         self._check(sa)
 
     def seq_limit(self, sa):
-        if not sa.seq_limited:
-            sa.seq_limited = True
-            self._fire(sa, "seq_limit")
+        if not sa.c[_FIRED] & _SEQ_LIMIT:
+            sa.c[_FIRED] |= _SEQ_LIMIT
+            if self.on_event is not None:
+                self.on_event(sa, "seq_limit")
 
     def tick(self):
         """Advance the SAs' ages; call from the main loop at least every few seconds."""
         now = self._clock()
         for sa in list(self._sas):
-            dt = time.ticks_diff(now, sa._t)
+            cnt = sa.c
+            dt = time.ticks_diff(now, cnt[_T])
             if dt >= 1000:
                 s = dt // 1000
-                sa.age_s += s
-                sa._t = time.ticks_add(sa._t, s * 1000)
+                cnt[AGE_S] += s
+                cnt[_T] = time.ticks_add(cnt[_T], s * 1000)
                 self._check(sa)
 
     def _check(self, sa):
-        kind = sa._due()
-        sa._set_limits()
-        if kind is not None:
-            self._fire(sa, kind)
-
-    def _fire(self, sa, kind):
-        if self.on_event is not None:
+        """Fire the lifetime event due now ("hard" or "soft", each at most once) and set the limits
+        the engine holds the traffic counters against: the next lifetime limit, or where the
+        counters move into the running total."""
+        lt = sa.lifetime
+        cnt = sa.c
+        kind = None
+        if lt is not None and not sa.dead:
+            if _reached(cnt, lt.hard, lt.hard_s):
+                sa.dead = True
+                sa.sending = False
+                cnt[_FIRED] |= _SOFT
+                kind = "hard"
+            elif not cnt[_FIRED] & _SOFT and _reached(cnt, lt.soft, lt.soft_s):
+                cnt[_FIRED] |= _SOFT
+                kind = "soft"
+        for i in range(_TRAFFIC):
+            nxt = 0
+            if lt is not None and not sa.dead:
+                nxt = lt.hard[i]
+                s = lt.soft[i]
+                if s and not cnt[_FIRED] & _SOFT and (not nxt or s < nxt):
+                    nxt = s
+            cnt[LIM + i] = min(nxt - cnt[_BASE + i], _REBASE) if nxt else _REBASE
+        if kind is not None and self.on_event is not None:
             self.on_event(sa, kind)

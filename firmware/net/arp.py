@@ -12,6 +12,7 @@ from micropython import const
 
 from net import const as c
 from net import port as lanport
+from net.ipv4 import in_net, ip_eq
 
 TTL_MS = const(60000)        # a learned entry lives this long (Linux' base reachable time is 30 s)
 REQUEST_MS = const(1000)     # at most one request per second for the host being resolved
@@ -25,18 +26,6 @@ _SPA = const(28)
 _THA = const(32)
 _TPA = const(38)
 _IP_DST = const(30)          # IPv4 destination address in an Ethernet frame
-
-
-def ip_eq(buf, off, ip, io=0):
-    """buf[off:off+4] == ip[io:io+4], without slicing (slices allocate)."""
-    return (buf[off] == ip[io] and buf[off + 1] == ip[io + 1] and buf[off + 2] == ip[io + 2]
-            and buf[off + 3] == ip[io + 3])
-
-
-def in_net(buf, off, net, mask):
-    """True if the address at buf[off] lies in net/mask (both bytes(4))."""
-    return ((buf[off] & mask[0]) == net[0] and (buf[off + 1] & mask[1]) == net[1]
-            and (buf[off + 2] & mask[2]) == net[2] and (buf[off + 3] & mask[3]) == net[3])
 
 
 class Arp:

@@ -16,6 +16,10 @@ ETH_ALEN = const(6)
 ETH_HLEN = const(14)
 ETH_DATA_LEN = const(1500)
 ETH_FRAME_LEN = const(1514)
+ETH_ZLEN = const(60)        # minimum frame without FCS (64 with): shorter frames are padded
+# Frame buffers (net/port.py BUF_SIZE): the largest frame (1514) rounded up to the 64-byte granules
+# the W5500 driver moves over SPI.
+FRAME_BUF = const(1536)
 ETH_P_ALL = const(0x0003)
 ETH_P_IP = const(0x0800)
 ETH_P_ARP = const(0x0806)

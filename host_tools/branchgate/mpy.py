@@ -43,8 +43,8 @@ def _mpy_cross():
 def compile_file(src, dst, march=None):
     """Compile one .py to dst (.mpy) for architecture `march` (default: the sim board's); raise
     RuntimeError with mpy-cross's message on a syntax error. A firmware source is constant-folded first
-    (fold.py) and named in the bytecode by its path inside the firmware tree ("ike/message.py"), as
-    tracebacks show it; the folding keeps line numbers."""
+    and its private names shortened (fold.py), and it is named in the bytecode by its path inside the
+    firmware tree ("ike/message.py"), as tracebacks show it; both rewrites keep line numbers."""
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     cmd = _mpy_cross() + ["-o", str(dst), "-march=" + (march or sim_arch())]
@@ -57,6 +57,7 @@ def compile_file(src, dst, march=None):
         except (SyntaxError, ValueError) as e:
             raise RuntimeError("constant folding %s: %s" % (src, e)) from None
         name = src.resolve().relative_to(root).as_posix()
+        text = fold.shorten(text, fold.private_names(root).get(name))
         # mpy-cross reads the folded text from stdin (-s names it), so no temporary file is left behind.
         p = subprocess.run(cmd + ["-s", name, "-"], input=text, capture_output=True, text=True)
     if p.returncode != 0:
@@ -67,9 +68,11 @@ def compile_file(src, dst, march=None):
 def compile_tree(src_dir, out_dir, march=None, keep_py=("main.py", "boot.py")):
     """Compile every .py under src_dir into out_dir for `march` (default: the sim board's), keeping the
     layout. Files named in keep_py at the top level are copied as source (MicroPython runs
-    boot.py/main.py only as .py). Returns the paths written, relative to out_dir."""
+    boot.py/main.py only as .py). Returns the paths written, relative to out_dir. Beside them, names.map
+    gives each compiled module's shortened private names (fold.private_names) for reading tracebacks."""
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     written = []
+    names = []
     for src in sorted(src_dir.rglob("*.py")):
         rel = src.relative_to(src_dir)
         if rel.parent == Path(".") and rel.name in keep_py:
@@ -78,5 +81,14 @@ def compile_tree(src_dir, out_dir, march=None, keep_py=("main.py", "boot.py")):
             dst.write_bytes(src.read_bytes())
         else:
             dst = compile_file(src, out_dir / rel.with_suffix(".mpy"), march)
+            root = fold.firmware_root(src)
+            if root is not None:
+                module = src.resolve().relative_to(root).as_posix()
+                short = fold.private_names(root).get(module, {})
+                names += ["%s %s %s\n" % (module, new, old) for old, new in short.items()]
         written.append(dst.relative_to(out_dir))
+    if names:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "names.map").write_text("# module short-name name: the private names compile_file shortened\n"
+                                           + "".join(names))
     return written

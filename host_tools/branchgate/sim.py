@@ -3,6 +3,7 @@ runs it on the MicroPython unix port with the ESP32's heap budget, in the curren
 with DIR as the board's filesystem root. Host interfaces are never touched: the firmware binds the WAN
 address its config names, which the namespace's owner has put on an interface."""
 import fcntl
+import functools
 import hashlib
 import os
 import select
@@ -30,18 +31,50 @@ RESET_EXITS = {75: "soft", WATCHDOG_EXIT: "watchdog"}
 RESET_CAUSE_ENV = "BRANCHGATE_RESET_CAUSE"
 HEARTBEAT = "wdt.beat"  # holds the watchdog timeout in ms; touched while the firmware feeds it
 POLL_S = 0.2
+# Another unix-port micropython for the sim board (default: the venv's, a 64-bit build), e.g. one built
+# with MICROPY_FORCE_32BIT=1 to measure the heap at the ESP32's word size (4-byte pointers, 16-byte GC
+# blocks, where the venv's has 8 and 32). tests/mp.py honours it too.
+MICROPYTHON_ENV = "BRANCHGATE_MICROPYTHON"
 
 
 def micropython_exe():
-    return str(Path(sys.executable).parent / "micropython")
+    exe = os.environ.get(MICROPYTHON_ENV)
+    return os.path.abspath(exe) if exe else str(Path(sys.executable).parent / "micropython")
 
 
-def _sources_digest(src):
-    h = hashlib.sha256(mpy.sim_arch().encode())  # the viper functions' machine code is in the build
+def sim_arch():
+    """mpy-cross -march for micropython_exe()'s native code (viper functions): mpy.sim_arch() for the
+    venv's binary; another binary is asked the same way (x86 for a 32-bit x86 build)."""
+    exe = os.environ.get(MICROPYTHON_ENV)
+    return _native_arch(os.path.abspath(exe)) if exe else mpy.sim_arch()
+
+
+@functools.lru_cache(maxsize=None)
+def _native_arch(exe):
+    try:
+        p = subprocess.run([exe, "-c", "import sys; print(sys.implementation._mpy >> 10)"], capture_output=True,
+                           text=True, timeout=30)
+        arch = mpy.NATIVE_ARCHS[int(p.stdout)]
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        arch = None
+    if arch is None:
+        raise RuntimeError("$%s=%s: not a micropython that runs native code" % (MICROPYTHON_ENV, exe))
+    return arch
+
+
+def _sources_digest(src, arch):
+    h = hashlib.sha256(arch.encode())  # the viper functions' machine code is in the build
     for f in (mpy.__file__, mpy.fold.__file__):  # and how it was compiled (constant folding)
         h.update(Path(f).read_bytes())
     for f in sorted(src.rglob("*.py")):
         h.update(str(f.relative_to(src)).encode() + b"\0" + f.read_bytes() + b"\0")
+    # Which private names get shortened also depends on the test scripts beside the tree. (A tree that
+    # does not parse gets no plan: its build fails and says where.)
+    try:
+        plan = mpy.fold.private_names(src)
+    except SyntaxError:
+        plan = {}
+    h.update(repr(sorted((k, sorted(v.items())) for k, v in plan.items())).encode())
     return h.hexdigest()[:16]
 
 
@@ -51,7 +84,8 @@ def build_firmware(src=None, build_root=None):
     src = Path(src or paths.FIRMWARE)
     build_root = Path(build_root or paths.BUILD / "sim")
     try:
-        out = build_root / _sources_digest(src)
+        arch = sim_arch()
+        out = build_root / _sources_digest(src, arch)
     except RuntimeError as e:
         raise CliError(str(e)) from None
     if out.is_dir():
@@ -59,7 +93,7 @@ def build_firmware(src=None, build_root=None):
     build_root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=build_root))
     try:
-        mpy.compile_tree(src, tmp, keep_py=())
+        mpy.compile_tree(src, tmp, march=arch, keep_py=())
         os.rename(tmp, out)
     except OSError:
         if not out.is_dir():

@@ -6,9 +6,11 @@ first, so each figure is the module's own); the heap with everything imported; t
 holds once up (main.Board) and with 4 IKE SAs x 2 CHILD SAs established (tests/bench/mp_heap.py); and
 the peak, measured as the smallest heap at which the budget scenario (tests/simrig.py budget_run: bring
 up 4 x 2 SAs, an hour of head-office rekeys compressed, echo traffic through every CHILD SA) passes
-without a memory complaint. The sim is a 64-bit build: objects and pointers there are about twice an
-ESP32's, bytecode the same size. A module's import figure includes any growth of the interned-string
-pool its names set off (the pool grows in doubling chunks, charged to whichever import needs it).
+without a memory complaint. The sim's micropython is the venv's, a 64-bit build (objects and pointers
+about twice an ESP32's, bytecode the same size), unless $BRANCHGATE_MICROPYTHON names another, e.g. a
+32-bit build for the ESP32's word size; the first line printed says which. A module's import figure
+includes any growth of the interned-string pool its names set off (the pool grows in doubling chunks,
+charged to whichever import needs it).
 Figures only; nothing is asserted."""
 import ast
 import os
@@ -82,6 +84,13 @@ def run_mp(build, args, root, timeout=120):
     return subprocess.run([MICROPYTHON, "-X", "heapsize=4m", str(HERE / "mp_heap.py"), *args], cwd=str(root),
                           env=dict(os.environ, MICROPYPATH=str(build)), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def pointer_bytes():
+    """8 for the venv's micropython, 4 for a 32-bit build (GC blocks are 4 pointers)."""
+    p = subprocess.run([MICROPYTHON, "-c", "import sys; print(8 if sys.maxsize >> 32 else 4)"], capture_output=True,
+                       text=True, timeout=30)
+    return int(p.stdout)
 
 
 def import_costs(build, root):
@@ -173,7 +182,9 @@ def main():
     simrig.provision(work, wan, peers=4, limits={"max_ike_sas": 8, "max_child_sas": 16})
     sizes = mpy_sizes(build)
     costs, total = import_costs(build, work)
-    print("per module: .mpy bytes (code size), heap bytes once imported (64-bit sim)")
+    ptr = pointer_bytes()
+    print("micropython: %s (%d-bit: %d-byte pointers, %d-byte GC blocks)" % (MICROPYTHON, ptr * 8, ptr, ptr * 4))
+    print("per module: .mpy bytes (code size), heap bytes once imported (%d-bit sim)" % (ptr * 8))
     for name in sorted(costs, key=lambda n: -costs[n]):
         print("  %-20s mpy %6d  heap %6d" % (name, sizes.get(name, 0), costs[name]))
     print("code size: %d bytes of .mpy in %d modules" % (sum(sizes.values()), len(sizes)))

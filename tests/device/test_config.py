@@ -109,6 +109,65 @@ def test_peer_lookup_by_ipv4_and_email():
     assert c.peer("backup").psk == PSK + b"!" and c.peer("nope") is None
 
 
+def test_view_keeps_what_the_device_reads_and_shares_equal_values():
+    import cfgview
+    s = settings()
+    s["peers"].append({"name": "backup", "id": "ops@example.net", "remote_ts": "10.1.0.0/16"})
+    s["peers"].append({"name": "lab", "id": "lab.example.net", "remote_ts": "10.0.0.0/16",
+                       "esp_proposals": ["aes128-sha256", "aes256-aes128-sha256"]})
+    c = config.validate(s, config.secrets_for({"hq": PSK, "backup": PSK + b"!", "lab": PSK + b"?"}), 7)
+    v = config.view(c, cfgview.Record)
+    assert (v.generation, v.fingerprint, v.log_level) == (7, c.fingerprint, "info")
+    assert (v.id.type, v.id.data) == (const.ID_FQDN, b"gw1.branch.example.net")
+    assert (v.wan.addr, v.wan.cidr, v.wan.gateway) == (c.wan.addr, "192.0.2.2/24", bytes((192, 0, 2, 1)))
+    assert (v.lan.addr, v.lan.prefix, v.lan.port) == (bytes((10, 20, 1, 1)), 24, "veth-lan")
+    for k in config.LIMIT_DEFAULTS:
+        assert getattr(v.limits, k) == getattr(c.limits, k)
+    for k in config.TIMER_DEFAULTS:
+        assert getattr(v.timers, k) == getattr(c.timers, k)
+    hq, backup, lab = v.peers
+    for q, p in zip(v.peers, c.peers):
+        assert (q.name, q.psk, q.id.type, q.id.data) == (p.name, p.psk, p.id.type, p.id.data)
+        assert (q.ike_lifetime, q.child_lifetime, q.child_rekey_margin, q.dpd_delay) == (
+            p.ike_lifetime, p.child_lifetime, p.child_rekey_margin, p.dpd_delay)
+        assert list(q.local_ts) == p.local_ts and list(q.remote_ts) == p.remote_ts
+        assert [str(x) for x in q.ike_proposals] == [str(x) for x in p.ike_proposals]
+        assert [str(x) for x in q.esp_proposals] == [str(x) for x in p.esp_proposals]
+    # equal proposals and selectors are one object; the last ESP Spec of lab equals the default
+    assert hq.ike_proposals is backup.ike_proposals is lab.ike_proposals
+    assert hq.esp_proposals is backup.esp_proposals and lab.esp_proposals is not hq.esp_proposals
+    assert lab.esp_proposals[1] is hq.esp_proposals[0]
+    assert hq.local_ts is backup.local_ts is lab.local_ts and hq.remote_ts is lab.remote_ts
+    assert cfgview.peer_for(v, const.ID_RFC822_ADDR, b"OPS@example.net") is backup
+    assert repr(backup) == "<Record>"
+    # host mode: no LAN record
+    del s["lan"]
+    assert config.view(config.validate(s, config.secrets_for({"hq": PSK, "backup": PSK, "lab": PSK})),
+                       cfgview.Record).lan is None
+
+
+def test_boot_load_unloads_the_store():
+    import sys
+
+    import cfgview
+    root = tmpdir()
+    try:
+        config.save(root, settings(), secrets())
+        v = cfgview.load(root)
+        assert v.generation == 1 and v.peers[0].psk == PSK
+        assert "config" not in sys.modules and "ike.proposal" not in sys.modules
+        config.erase(root)
+        try:
+            cfgview.load(root)
+        except ValueError as e:  # config.ConfigError
+            assert "not provisioned" in str(e)
+        else:
+            raise AssertionError("loaded")
+        assert "config" not in sys.modules
+    finally:
+        rmtree(root)
+
+
 def test_errors_name_the_field():
     cases = (
         (settings(remote_ts=["10.0.0.0/16", "10.0.0.0/33"]),

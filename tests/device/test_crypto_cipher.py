@@ -87,20 +87,6 @@ def test_3des_cbc_mmt():
         assert c.decrypt(h(iv), h(ct)) == h(plain)
 
 
-def test_key_bytes():
-    assert cipher.key_bytes(const.ENCR_AES_CBC, 128) == 16
-    assert cipher.key_bytes(const.ENCR_AES_CBC, 192) == 24
-    assert cipher.key_bytes(const.ENCR_AES_CBC, 256) == 32
-    assert cipher.key_bytes(const.ENCR_3DES, None) == 24
-    for encr, bits in ((const.ENCR_AES_CBC, None), (const.ENCR_AES_CBC, 64), (const.ENCR_3DES, 128),
-                       (const.ENCR_AES_GCM_16, 128)):
-        try:
-            cipher.key_bytes(encr, bits)
-        except ValueError:
-            continue
-        raise AssertionError("accepted %r/%r" % (encr, bits))
-
-
 def test_bad_keys_and_lengths_rejected():
     for encr, key in ((const.ENCR_AES_CBC, bytes(20)), (const.ENCR_3DES, bytes(16)),
                       (const.ENCR_AES_GCM_16, bytes(16))):

@@ -138,3 +138,28 @@ def test_ecp256_rejects_unreduced_coordinate():
     assert len(d.shared(x.to_bytes(32, "big") + y.to_bytes(32, "big"))) == 32
     _rejects(d, (x + p).to_bytes(32, "big") + y.to_bytes(32, "big"))
     _rejects(d, x.to_bytes(32, "big") + (y + 1).to_bytes(32, "big"))
+
+
+def test_key_pairs_keep_no_group_code():
+    # The responder keeps a key pair between handshakes: it must hold bytes, not an object of the
+    # group's class (which would keep that module's code and constants in the heap), and each
+    # operation unloads the group module it loaded.
+    import sys
+    import crypto
+    names = ("crypto.modp", "crypto.p256", "crypto.x25519")
+    saved = {n: sys.modules.pop(n) for n in names}  # as on the board: none loaded
+    for n in names:
+        delattr(crypto, n[7:])
+    try:
+        for g in dh.SUPPORTED:
+            a = dh.new(g)
+            b = dh.new(g)
+            assert a.shared(b.public) == b.shared(a.public)
+            assert type(a) is dh.KeyPair and a.group == g
+            assert type(a.public) is bytes and type(a.private) is bytes
+            for n in names:
+                assert n not in sys.modules and not hasattr(crypto, n[7:]), n
+    finally:
+        sys.modules.update(saved)
+        for n, m in saved.items():
+            setattr(crypto, n[7:], m)

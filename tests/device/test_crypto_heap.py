@@ -18,7 +18,7 @@ def test_ike_sa_setup_fits_in_device_heap():
         b = dh.new(group)
         gir = a.shared(b.public)
         assert gir == b.shared(a.public)
-        klen = cipher.key_bytes(encr, bits)
+        klen = keys.key_bytes(encr, bits)
         ki = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, spi_i, spi_r, klen)
         kr = keys.ike_keys(keys.skeyseed(ni, nr, b.shared(a.public)), ni, nr, spi_i, spi_r, klen)
         assert ki.sk_ei == kr.sk_ei and ki.sk_pr == kr.sk_pr

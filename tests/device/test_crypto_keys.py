@@ -1,7 +1,7 @@
 # IKEv2 key schedule (RFC 7296 2.13-2.18) against NIST CAVP SP 800-135 IKEv2 vectors, under MicroPython.
 from crypto.hmac import HmacSha256
 from crypto.prf import prf_plus
-from ike import keys
+from ike import const, keys
 
 import vectors_crypto as v
 
@@ -62,3 +62,17 @@ def test_child_keymat():
     ei, ai, er, ar = keys.child_keymat(sk_d, ni, nr, 32, gir=g)
     assert ei + ai + er + ar == prf_plus(HmacSha256(sk_d), g + ni + nr, 128)
     assert ei != keys.child_keymat(sk_d, ni, nr, 32)[0]
+
+
+def test_key_bytes():
+    assert keys.key_bytes(const.ENCR_AES_CBC, 128) == 16
+    assert keys.key_bytes(const.ENCR_AES_CBC, 192) == 24
+    assert keys.key_bytes(const.ENCR_AES_CBC, 256) == 32
+    assert keys.key_bytes(const.ENCR_3DES, None) == 24
+    for encr, bits in ((const.ENCR_AES_CBC, None), (const.ENCR_AES_CBC, 64), (const.ENCR_3DES, 128),
+                       (const.ENCR_AES_GCM_16, 128)):
+        try:
+            keys.key_bytes(encr, bits)
+        except ValueError:
+            continue
+        raise AssertionError("accepted %r/%r" % (encr, bits))

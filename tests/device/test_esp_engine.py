@@ -5,13 +5,13 @@ import gc
 import micropython
 import struct
 
-from esp_pair import (HQ_HOST, KA_R, KE_I, KE_R, SPI_BRANCH, SPI_HQ, Selector, craft, ipv4, pair, reason,
-                      trailer, unseal)
+from esp_pair import (BRANCH_NET, HQ_HOST, HQ_NET, KA_R, KE_I, KE_R, SPI_BRANCH, SPI_HQ, Selector,
+                      craft, ipv4, pair, reason, trailer, unseal)
 from ipsec import engine, replay, sad
 
 def _set_seq(sa, seq):
-    sa.seq_hi = seq >> 16
-    sa.seq_lo = seq & 0xFFFF
+    sa.c[sad.SEQ_HI] = seq >> 16
+    sa.c[sad.SEQ_LO] = seq & 0xFFFF
 
 
 def _opened(eng, pkt, want):
@@ -59,7 +59,7 @@ def test_iv_fresh_per_packet():
         assert eb.open(pkt) == 64
     assert len(ivs) == 2000
     # Not the nonce block itself (salt | sequence number): the IV is its encryption.
-    assert bytes(pkt[8:24]) != sa_a.salt + struct.pack(">I", sa_a.seq_out)
+    assert bytes(pkt[8:24]) != sa_a.hdr[8:] + struct.pack(">I", sa_a.seq_out)
 
 
 def test_pad_check_failures():
@@ -128,7 +128,7 @@ def test_outbound_spd_lookup():
     assert ea.seal(frag, 60) is not None and ea.sa is sa_a
     # Rekeyed SA with the same selectors takes over; a dead one is skipped.
     new = a.install(a.new_spi(), b"\x00\x00\x88\x88", 12, 128, KE_R[:16], KA_R, KE_R[:16], KA_R,
-                    sa_a.local_ts, sa_a.remote_ts, "hq", True)
+                    [Selector(BRANCH_NET)], [Selector(HQ_NET)], "hq", True)
     assert ea.seal(ipv4(60, proto=6), 60) is not None and ea.sa is new
     new.sending = False
     assert ea.seal(ipv4(60, proto=6), 60) is not None and ea.sa is sa_a
@@ -206,7 +206,7 @@ def test_replay_window_against_model():
     random.seed(4303)
     W = replay.WINDOW
     for start in (1, 0xFFF0, 0xFFFFFF00, 0x7FFFFFF0):
-        w = replay.Window()
+        w = replay.new()
         seen = set()
         top = 0
         seq = start
@@ -223,12 +223,12 @@ def test_replay_window_against_model():
             seq = max(0, min(seq, 0xFFFFFFFF))
             want = seq > 0 and seq not in seen and seq > top - W
             hi, lo = seq >> 16, seq & 0xFFFF
-            assert w.check(hi, lo) == want, (start, i, seq, top)
+            assert replay.check(w, hi, lo) == want, (start, i, seq, top)
             if want:
-                w.update(hi, lo)
+                replay.update(w, hi, lo)
                 seen.add(seq)
                 top = max(top, seq)
-        assert (w.top_hi << 16 | w.top_lo) == top
+        assert (w[32] << 24 | w[33] << 16 | w[34] << 8 | w[35]) == top
 
 
 def test_window_moves_only_after_icv():
@@ -255,7 +255,7 @@ def test_icv_any_bit_flip_rejected_before_decryption():
     for bit in range(len(pkt) * 8):
         forged = bytearray(pkt)
         forged[bit >> 3] ^= 0x80 >> (bit & 7)
-        eb.rx[24:72] = bytes(48)
+        eb.tx[24:72] = bytes(48)
         r = eb.open(bytes(forged))
         if bit < 32:
             assert r == engine.DROP_NO_SA, (bit, reason(r))
@@ -263,7 +263,7 @@ def test_icv_any_bit_flip_rejected_before_decryption():
             assert r == engine.DROP_ICV or (bit < 64 and r == engine.DROP_REPLAY), (bit, reason(r))
             icv += r == engine.DROP_ICV
             # Nothing was decrypted: the plaintext area holds the received ciphertext, untouched.
-            assert r != engine.DROP_ICV or bytes(eb.rx[24:72]) == bytes(forged[24:72]), bit
+            assert r != engine.DROP_ICV or bytes(eb.tx[24:72]) == bytes(forged[24:72]), bit
     # All but the 32 SPI bits and the one that turns sequence number 1 into 0 (refused as a replay).
     assert sa_b.counters["icv_failures"] == icv == 88 * 8 - 32 - 1
     assert sa_b.counters["packets_in"] == 0
@@ -342,7 +342,7 @@ def test_lifetime_seconds():
             assert events == [], t
         elif t < 41000:
             assert events == ["soft"], t
-    assert events == ["soft", "hard"] and sa_a.age_s >= 58
+    assert events == ["soft", "hard"] and sa_a.c[sad.AGE_S] >= 58
     assert ea.seal(ipv4(40), 40) is None
 
 
@@ -431,17 +431,16 @@ def test_core_runs_under_heap_lock():
             m = ea._frame_out(p, n)
         finally:
             micropython.heap_unlock()
-        sa = ea.sa
         end = 24 + 16 * m
-        ea._tx_mv[end:end + 32] = engine._icv(sa.ipad_out, sa.opad_out, ea._tx_hdr, ea._tx_ct[m])
-        pkt = bytes(ea._tx_pkt[m])
+        ea.tx[end:end + 32] = engine._icv(ea.sa.k, 1, ea._pre[m])
+        pkt = bytes(ea._pre[m + 1])
         micropython.heap_lock()
         try:
             m2 = eb._check_in(pkt)
         finally:
             micropython.heap_unlock()
         assert m2 == m
-        d = engine._icv(sa_b.ipad_in, sa_b.opad_in, eb._rx_hdr, eb._rx_ct[m])
+        d = engine._icv(sa_b.k, 4, eb._pre[m])
         micropython.heap_lock()
         try:
             r = eb._finish_in(d, m, eb.rx_inner)

@@ -1,6 +1,6 @@
-# ike/proposal.py on the sim board's runtime: parsing, refusals that name the keyword, selection
-# rules (strongSwan's), the reply proposal on the wire, and describe().
-from ike import const, message, proposal
+# ike/proposal.py and ike/selection.py on the sim board's runtime: parsing, refusals that name the
+# keyword, selection rules (strongSwan's), the reply proposal on the wire, and describe().
+from ike import const, message, proposal, selection
 
 IKE = const.PROTO_IKE
 ESP = const.PROTO_ESP
@@ -84,41 +84,41 @@ def test_parse_list():
 def test_select_prefers_our_order():
     ours = proposal.parse_list("aes128-sha256-ecp256, aes256-sha256-modp2048", IKE)
     offered = [ike_offer(1, 12, 256, 12, 5, 14), ike_offer(2, 12, 128, 12, 5, 19)]
-    c = proposal.select(ours, offered, IKE)
+    c = selection.select(ours, offered, IKE)
     assert (c.proposal_num, c.encr, c.keylen, c.integ, c.prf, c.dh) == (2, 12, 128, 12, 5, 19)
     # within one proposal too: our algorithm order wins over the peer's
     ours = proposal.parse_list("aes256-aes128-sha256-x25519-modp2048", IKE)
-    c = proposal.select(ours, [ike_offer(7, 12, 128, 12, 5, 14, 31)], IKE)
+    c = selection.select(ours, [ike_offer(7, 12, 128, 12, 5, 14, 31)], IKE)
     assert (c.proposal_num, c.keylen, c.dh, c.esn) == (7, 128, 31, False)
 
 
 def test_select_prefers_the_peers_ke_group_when_acceptable():
     ours = proposal.parse_list("aes256-sha256-x25519-ecp256-modp2048", IKE)
     offered = [ike_offer(1, 12, 256, 12, 5, 14, 19, 31)]
-    assert proposal.select(ours, offered, IKE, ke_group=14).dh == 14
-    assert proposal.select(ours, offered, IKE, ke_group=20).dh == 31  # not acceptable: ours
-    assert proposal.select(ours, offered, IKE).dh == 31
+    assert selection.select(ours, offered, IKE, ke_group=14).dh == 14
+    assert selection.select(ours, offered, IKE, ke_group=20).dh == 31  # not acceptable: ours
+    assert selection.select(ours, offered, IKE).dh == 31
 
 
 def test_select_mismatches():
     ours = proposal.parse_list("aes256-sha256-modp2048", IKE)
-    assert proposal.select(ours, [ike_offer(1, 12, 128, 12, 5, 14)], IKE) is None  # key length
-    assert proposal.select(ours, [ike_offer(1, 12, None, 12, 5, 14)], IKE) is None  # no key length
-    assert proposal.select(ours, [ike_offer(1, 12, -1, 12, 5, 14)], IKE) is None  # unknown attribute
-    assert proposal.select(ours, [ike_offer(1, 12, 256, 12, 2, 14)], IKE) is None  # prf
-    assert proposal.select(ours, [ike_offer(1, 12, 256, 12, 5, 20)], IKE) is None  # group
+    assert selection.select(ours, [ike_offer(1, 12, 128, 12, 5, 14)], IKE) is None  # key length
+    assert selection.select(ours, [ike_offer(1, 12, None, 12, 5, 14)], IKE) is None  # no key length
+    assert selection.select(ours, [ike_offer(1, 12, -1, 12, 5, 14)], IKE) is None  # unknown attribute
+    assert selection.select(ours, [ike_offer(1, 12, 256, 12, 2, 14)], IKE) is None  # prf
+    assert selection.select(ours, [ike_offer(1, 12, 256, 12, 5, 20)], IKE) is None  # group
     aead = message.Proposal(1, IKE, b"", [T(1, const.ENCR_AES_GCM_16, 256), T(2, 5), T(4, 14)])
-    assert proposal.select(ours, [aead], IKE) is None
-    assert proposal.select(ours, [esp_offer(1, b"abcd", 256)], IKE) is None  # protocol
+    assert selection.select(ours, [aead], IKE) is None
+    assert selection.select(ours, [esp_offer(1, b"abcd", 256)], IKE) is None  # protocol
     # an unknown transform type: no match; an additional key exchange (RFC 9370) the peer lets us skip: match
     p = ike_offer(1, 12, 256, 12, 5, 14)
     p.transforms.append(T(200, 1))
-    assert proposal.select(ours, [p], IKE) is None
+    assert selection.select(ours, [p], IKE) is None
     p = ike_offer(1, 12, 256, 12, 5, 14)
     p.transforms.append(T(6, 36))
-    assert proposal.select(ours, [p], IKE) is None
+    assert selection.select(ours, [p], IKE) is None
     p.transforms.append(T(6, 0))
-    assert proposal.select(ours, [p], IKE).dh == 14
+    assert selection.select(ours, [p], IKE).dh == 14
 
 
 def test_select_esp_pfs_rules():
@@ -126,33 +126,33 @@ def test_select_esp_pfs_rules():
     pfs = proposal.parse_list("aes256-sha256-modp2048", ESP)
     pfs_optional = proposal.parse_list("aes256-sha256-modp2048-none", ESP)
     spi = b"\x01\x02\x03\x04"
-    c = proposal.select(no_pfs, [esp_offer(3, spi, 256)], ESP)
+    c = selection.select(no_pfs, [esp_offer(3, spi, 256)], ESP)
     assert (c.proposal_num, c.spi, c.encr, c.keylen, c.integ, c.prf, c.dh, c.esn) == \
         (3, spi, 12, 256, 12, None, None, False)
-    assert proposal.select(no_pfs, [esp_offer(1, spi, 256, (14,))], ESP) is None  # peer demands PFS
-    assert proposal.select(no_pfs, [esp_offer(1, spi, 256, (14, 0))], ESP).dh is None
-    assert proposal.select(pfs, [esp_offer(1, spi, 256)], ESP) is None  # we demand PFS
-    assert proposal.select(pfs, [esp_offer(1, spi, 256, (19, 14))], ESP).dh == 14
-    assert proposal.select(pfs_optional, [esp_offer(1, spi, 256)], ESP).dh is None
+    assert selection.select(no_pfs, [esp_offer(1, spi, 256, (14,))], ESP) is None  # peer demands PFS
+    assert selection.select(no_pfs, [esp_offer(1, spi, 256, (14, 0))], ESP).dh is None
+    assert selection.select(pfs, [esp_offer(1, spi, 256)], ESP) is None  # we demand PFS
+    assert selection.select(pfs, [esp_offer(1, spi, 256, (19, 14))], ESP).dh == 14
+    assert selection.select(pfs_optional, [esp_offer(1, spi, 256)], ESP).dh is None
     # IKE_AUTH's CHILD SA has no KE: DH transforms are ignored on both sides
-    assert proposal.select(pfs, [esp_offer(1, spi, 256)], ESP, skip_dh=True).dh is None
-    assert proposal.select(pfs, [esp_offer(1, spi, 256, (14,))], ESP, skip_dh=True).dh is None
+    assert selection.select(pfs, [esp_offer(1, spi, 256)], ESP, skip_dh=True).dh is None
+    assert selection.select(pfs, [esp_offer(1, spi, 256, (14,))], ESP, skip_dh=True).dh is None
 
 
 def test_select_esp_esn():
     spi = b"\x01\x02\x03\x04"
     offer = [esp_offer(1, spi, 128, (), (const.ESN, const.NO_ESN))]
-    assert proposal.select(proposal.parse_list("aes128-sha256", ESP), offer, ESP).esn is False
-    assert proposal.select(proposal.parse_list("aes128-sha256-esn", ESP), offer, ESP).esn is True
+    assert selection.select(proposal.parse_list("aes128-sha256", ESP), offer, ESP).esn is False
+    assert selection.select(proposal.parse_list("aes128-sha256-esn", ESP), offer, ESP).esn is True
     only_esn = [esp_offer(1, spi, 128, (), (const.ESN,))]
-    assert proposal.select(proposal.parse_list("aes128-sha256", ESP), only_esn, ESP) is None
+    assert selection.select(proposal.parse_list("aes128-sha256", ESP), only_esn, ESP) is None
     no_esn_transform = [esp_offer(1, spi, 128, (), ())]  # RFC 7296 requires one for ESP
-    assert proposal.select(proposal.parse_list("aes128-sha256", ESP), no_esn_transform, ESP) is None
+    assert selection.select(proposal.parse_list("aes128-sha256", ESP), no_esn_transform, ESP) is None
 
 
 def test_reply_proposal_on_the_wire():
     ours = proposal.parse_list("aes256-sha256-modp2048", ESP)
-    c = proposal.select(ours, [esp_offer(2, b"\xaa\xbb\xcc\xdd", 256, (14,))], ESP)
+    c = selection.select(ours, [esp_offer(2, b"\xaa\xbb\xcc\xdd", 256, (14,))], ESP)
     first, body = message.encode_payloads([message.Sa([c.to_payload_proposal(b"\x11\x22\x33\x44")])])
     payloads, crit = message.decode_payloads(first, body)
     p = payloads[0].proposals[0]
@@ -160,7 +160,7 @@ def test_reply_proposal_on_the_wire():
     got = [(t.type, t.id, t.keylen) for t in p.transforms]
     assert got == [(1, 12, 256), (3, 12, None), (4, 14, None), (5, 0, None)]
     assert proposal.describe(p) == "aes256-sha256-modp2048" == str(c)
-    ike = proposal.select(proposal.parse_list("3des-sha256-x25519", IKE), [ike_offer(1, 3, None, 12, 5, 31)], IKE)
+    ike = selection.select(proposal.parse_list("3des-sha256-x25519", IKE), [ike_offer(1, 3, None, 12, 5, 31)], IKE)
     p = ike.to_payload_proposal()
     assert p.spi == b"" and [(t.type, t.id, t.keylen) for t in p.transforms] == \
         [(1, 3, None), (2, 5, None), (3, 12, None), (4, 31, None)]

@@ -194,3 +194,22 @@ def test_logs_follow_with_a_cursor():
     r2 = replies(tx)[-1]  # (replies() checks that no '%' went out inside a frame)
     assert r2["lines"] == ["WARN t: two: 100%"] and r2["next"] == r["next"] + 1
     log.set_output(None)
+
+
+def test_idle_after_a_quiet_minute_with_the_same_boot_id():
+    import time
+
+    import health
+    root = tmpdir()
+    c, tx = console(root)
+    assert not c.idle()
+    send(c, {"id": 1, "op": "hello"})
+    assert replies(tx)[-1]["boot"] == health.BOOT_ID
+    os.remove(root + "/device_id")
+    os.rmdir(root)
+    c.heard = time.ticks_add(time.ticks_ms(), 1 - provision.IDLE_MS)
+    assert not c.idle()
+    c.heard = time.ticks_add(time.ticks_ms(), -provision.IDLE_MS)
+    assert c.idle()
+    c.handle(0)  # the console was readable: a session again
+    assert not c.idle()

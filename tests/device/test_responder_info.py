@@ -1,11 +1,14 @@
 # INFORMATIONAL on the responder (firmware/ike/info.py, responder.py): the peer's DELETEs and
 # liveness checks, the message-ID window, and our own requests: DPD with retransmission and giving
 # up, DELETE on lifetime expiry and on shutdown.
+import json
+import os
 import time
 
 import ike_peer as P
 from ike import const
 from ike import message
+from ike import responder
 from ike import sa as sa_mod
 
 
@@ -146,12 +149,20 @@ def test_shutdown_sends_delete():
 
 
 def test_nat_rebinding_followed():
-    r, wan, sad = P.rig()
-    i, p = P.establish(r, wan)
-    moved = P.addr.make(P.addr.parse_ip("10.99.0.1"), 40000)
-    r.input(i.request(const.INFORMATIONAL, []), moved, True)
-    assert wan.pop()[1] == moved
-    assert list(sad.sas.values())[0].peer == moved
+    path = "/tmp/bg-status-%s.json" % "".join(["%02x" % b for b in os.urandom(4)])
+    wan, sad = P.FakeWan(), P.FakeSad()
+    r = responder.Responder(P.make_config(), wan, sad, path)
+    try:
+        i, p = P.establish(r, wan)
+        moved = P.addr.make(P.addr.parse_ip("10.99.0.1"), 40000)
+        r.input(i.request(const.INFORMATIONAL, []), moved, True)
+        assert wan.pop()[1] == moved
+        assert list(sad.sas.values())[0].peer == moved
+        # The status view shows the new mapping at once, not at its next refresh (STATUS_REFRESH_MS).
+        with open(path) as f:
+            assert json.load(f)["ike"][0]["remote"] == "10.99.0.1:40000"
+    finally:
+        os.remove(path)
 
 
 def test_garbage_for_established_sa_dropped():

@@ -1,8 +1,8 @@
 # Per-datagram warnings on the unauthenticated input path are rate limited (firmware/ike/responder.py
-# hush): a flood of IKEv1 or wrong-version datagrams logs its first line, then one summary per
-# QUIET_MS saying how many more were dropped; the counters count every one. Runs on a fake clock
-# (ticks start 10 s before the wrap, so the windows cross it). Also: the status view's heap and WAN
-# counters.
+# hush): a flood of IKEv1, wrong-version or refused IKE_SA_INIT datagrams logs its first line, then
+# one summary per QUIET_MS saying how many more were dropped; the counters count every one. Runs on a
+# fake clock (ticks start 10 s before the wrap, so the windows cross it). Also: the status view's heap
+# and WAN counters.
 import fakeclock  # first: the firmware's `import time` must get the fake clock
 
 import log
@@ -139,5 +139,42 @@ def test_malformed_init_flood_answered_but_logged_once():
         r.tick()
         warns = [l for l in lines if l.startswith("WARN")]
         assert len(warns) == 2 and "dropped 19 more malformed IKE_SA_INIT requests" in warns[1], warns
+    finally:
+        log.set_output(None)
+
+
+def test_proposal_mismatch_flood_named_once_then_summarised():
+    r, wan, sad = P.rig()
+    lines = _capture()
+    try:
+        gcm = message.Proposal(1, const.PROTO_IKE, b"", [
+            message.Transform(const.TRANS_ENCR, const.ENCR_AES_GCM_16, 128),
+            message.Transform(const.TRANS_PRF, const.PRF_HMAC_SHA2_256),
+            message.Transform(const.TRANS_DH, const.ECP_384)])
+        for _ in range(20):
+            r.input(P.Initiator(group=const.ECP_256).sa_init(proposals=[gcm]), P.HQ, False)
+        assert len(wan.sent) == 20  # every one still gets its NO_PROPOSAL_CHOSEN
+        warns = [l for l in lines if l.startswith("WARN")]
+        assert len(warns) == 1 and "proposal mismatch" in warns[0] and "ecp384" in warns[0], warns
+        C.advance(responder.QUIET_MS)
+        r.tick()
+        warns = [l for l in lines if l.startswith("WARN")]
+        assert len(warns) == 2, warns
+        assert "dropped 19 more IKE_SA_INIT requests with no acceptable proposal in the last 10 s" in warns[1]
+    finally:
+        log.set_output(None)
+
+
+def test_invalid_ke_flood_named_once_then_summarised():
+    r, wan, sad = P.rig()
+    lines = _capture()
+    try:
+        for _ in range(6):
+            r.input(P.Initiator(group=const.ECP_256).sa_init(), P.HQ, False)
+        assert len(wan.sent) == 6  # each answered with INVALID_KE_PAYLOAD
+        assert len([l for l in lines if "INVALID_KE_PAYLOAD" in l]) == 1, lines
+        C.advance(responder.QUIET_MS)
+        r.tick()
+        assert "dropped 5 more IKE_SA_INIT requests with a KE of another DH group" in lines[-1], lines
     finally:
         log.set_output(None)

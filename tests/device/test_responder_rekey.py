@@ -102,6 +102,8 @@ def collide(lowest_ours):
     i, m, p, s = due(r, wan, P.Initiator())
     old = s.children[0]
     our_new = bytes(P.first(p, message.Sa).proposals[0].spi)
+    # The answer to ours, made now (sent below): see test_peer_deletes_child_during_our_rekey.
+    resp, spi, ni, nr, gir = answer(i, m, p, nr=bytes(32) if lowest_ours else b"\x90" * 32)
     # The head office rekeys the same SA before it has seen our request.
     their_ni = bytes(32) if not lowest_ours else b"\x80" * 32
     their_spi = os.urandom(4)
@@ -115,7 +117,6 @@ def collide(lowest_ours):
     their_new = bytes(P.first(p2, message.Sa).proposals[0].spi)
     assert len(sad.sas) == 2 and old.state == sa_mod.REKEYING
     # Now the answer to ours arrives.
-    resp, spi, ni, nr, gir = answer(i, m, p, nr=bytes(32) if lowest_ours else b"\x90" * 32)
     r.input(resp, P.HQ_NATT, True)
     assert len(sad.sas) == 3
     m3, p3 = i.open(wan.pop()[0])
@@ -137,9 +138,11 @@ def test_peer_deletes_child_during_our_rekey():
     r, wan, sad = P.rig(child_lifetime=60)
     i, m, p, s = due(r, wan, P.Initiator())
     old = s.children[0]
+    # The head office's answer, made (not sent) before anything else reaches the responder: after
+    # each input it unloads ike.structs, and p's payloads are of the classes it had then.
+    resp, spi, ni, nr, gir = answer(i, m, p)
     r.input(i.request(const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [i.child_spi])]), P.HQ_NATT, True)
     m2, p2 = i.open(wan.pop()[0])
     assert [bytes(x) for x in P.first(p2, message.Delete).spis] == [old.spi_in]
-    resp, spi, ni, nr, gir = answer(i, m, p)
     r.input(resp, P.HQ_NATT, True)
     assert wan.sent == []  # nothing old left to delete

@@ -7,7 +7,7 @@ from branchgate import mpy, provision
 from mp import FIRMWARE, MICROPYTHON
 
 MODULES = ("config.py", "log.py", "crypto/__init__.py", "crypto/hmac.py", "ike/__init__.py", "ike/const.py",
-           "ike/message.py", "ike/proposal.py", "ike/algos.py", "ike/words.py")
+           "ike/message.py", "ike/proposal.py", "ike/algos.py", "ike/names.py", "ike/words.py")
 # Measured 2026-11 on the unix port: proposal ~12 KB, config ~24 KB once imported, ~12 KB more for a
 # first load (JSON parse, a one-peer Config).
 BUDGET = {"proposal": 16 * 1024, "config": 32 * 1024, "loaded": 16 * 1024}

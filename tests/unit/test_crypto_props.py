@@ -217,9 +217,9 @@ def test_modp2048_matches_cryptography(x):
 def test_new_private_values_are_random_and_in_range():
     for _ in range(5):
         d = dh.new(const.MODP_2048)
-        assert 2 <= d._x < 1 << 256
+        assert 2 <= int.from_bytes(d.private, "big") < 1 << 256
         e = dh.new(const.ECP_256)
-        assert 0 < e._d < N256
+        assert 0 < int.from_bytes(e.private, "big") < N256
     assert len({dh.new(const.CURVE25519).public for _ in range(5)}) == 5
 
 

