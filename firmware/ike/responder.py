@@ -47,6 +47,11 @@ def unload_transient():
     return n > 0
 
 
+def _unload():
+    if unload_transient():
+        gc.collect()
+
+
 class Responder:
     def __init__(self, cfg, wan, sad, status_path=None):
         self.cfg = cfg
@@ -165,14 +170,18 @@ class Responder:
         """One IKE datagram (non-ESP marker stripped) from `remote`; natt: it came on UDP 4500."""
         try:
             self._input(data, remote, natt)
-            if self.dirty:
-                self.flush_status(time.ticks_ms())  # the new state shows right after its log lines
         finally:
             # Collect the exchange's code and temporaries now, not when an allocation fails: the
             # heap is then compacted from the bottom, and the next datagram's 1600-byte receive
             # buffer still finds a contiguous block (the hour-of-rekeys peak: -20 KB).
-            if unload_transient():
-                gc.collect()
+            _unload()
+        if self.dirty:
+            # The new state shows right after its log lines; written once the exchange's code is
+            # gone, not on top of it (the status of 4 x 2 SAs is several KB of dicts and strings).
+            try:
+                self.flush_status(time.ticks_ms())
+            finally:
+                _unload()
 
     def _input(self, data, remote, natt):
         self.counters["rx"] += 1
@@ -398,9 +407,9 @@ class Responder:
             self._tick_sa(s, now)
         if self.quiet:
             self.quiet_summary(now)
+        _unload()  # what a timer brought in (DELETE, rekey) goes before the status is built
         self.flush_status(now)
-        if unload_transient():
-            gc.collect()
+        _unload()
         if self.next_group is None or self.next_group in self.dh_pool:
             return TICK_MS
         if idle:
