@@ -36,7 +36,9 @@ QUIET_MS = 10000         # per-datagram warnings of one kind: the first logged, 
 
 
 def unload_transient():
-    """Unload what an exchange brought in; True if there was anything."""
+    """Unload what an exchange brought in, then collect at once rather than when an allocation fails:
+    the heap is compacted from the bottom, and the next datagram's 1600-byte receive buffer still
+    finds a contiguous block (the hour-of-rekeys peak: -20 KB)."""
     n = 0
     for name in _TRANSIENT:
         if sys.modules.pop(name, None) is not None:
@@ -44,11 +46,7 @@ def unload_transient():
             pkg, leaf = name.split(".")
             if hasattr(sys.modules[pkg], leaf):
                 delattr(sys.modules[pkg], leaf)
-    return n > 0
-
-
-def _unload():
-    if unload_transient():
+    if n:
         gc.collect()
 
 
@@ -171,17 +169,14 @@ class Responder:
         try:
             self._input(data, remote, natt)
         finally:
-            # Collect the exchange's code and temporaries now, not when an allocation fails: the
-            # heap is then compacted from the bottom, and the next datagram's 1600-byte receive
-            # buffer still finds a contiguous block (the hour-of-rekeys peak: -20 KB).
-            _unload()
+            unload_transient()
         if self.dirty:
             # The new state shows right after its log lines; written once the exchange's code is
             # gone, not on top of it (the status of 4 x 2 SAs is several KB of dicts and strings).
             try:
                 self.flush_status(time.ticks_ms())
             finally:
-                _unload()
+                unload_transient()
 
     def _input(self, data, remote, natt):
         self.counters["rx"] += 1
@@ -407,9 +402,9 @@ class Responder:
             self._tick_sa(s, now)
         if self.quiet:
             self.quiet_summary(now)
-        _unload()  # what a timer brought in (DELETE, rekey) goes before the status is built
+        unload_transient()  # what a timer brought in (DELETE, rekey) goes before the status is built
         self.flush_status(now)
-        _unload()
+        unload_transient()
         if self.next_group is None or self.next_group in self.dh_pool:
             return TICK_MS
         if idle:

@@ -4,6 +4,7 @@
 import os
 
 import config
+import log
 from crypto import dh
 from crypto.hmac import hmac_sha256
 from ike import const
@@ -92,6 +93,18 @@ class FakeSad:
 
     def all(self):
         return list(self.sas.values())
+
+
+def capture():
+    """The firmware's log lines from now on, as a list that fills as they come (log.set_output(None)
+    ends it)."""
+    lines = []
+    log.set_output(lines.append)
+    return lines
+
+
+def warns(lines):
+    return [x for x in lines if x.startswith("WARN")]
 
 
 def rig(**peer_over):

@@ -9,12 +9,6 @@ from ike import sa as sa_mod
 from ike import ts
 
 
-def capture():
-    lines = []
-    log.set_output(lines.append)
-    return lines
-
-
 def test_established_with_child_in_sad():
     r, wan, sad = P.rig()
     i, p = P.establish(r, wan)
@@ -54,7 +48,7 @@ def _auth_refused(**initiator_kw):
     """IKE_SA_INIT + IKE_AUTH from P.Initiator(**initiator_kw), answered AUTHENTICATION_FAILED;
     returns (responder, sad, the log lines of the exchange)."""
     r, wan, sad = P.rig()
-    lines = capture()
+    lines = P.capture()
     i = P.Initiator(**initiator_kw)
     r.input(i.sa_init(), P.HQ, False)
     i.init_response(wan.pop()[0])
@@ -101,7 +95,7 @@ def test_traffic_selectors_narrowed():
 
 def test_ts_unacceptable_keeps_ike_sa():
     r, wan, sad = P.rig()
-    lines = capture()
+    lines = P.capture()
     i, p = P.establish(r, wan, tsi=("10.30.0.0/16",))
     log.set_output(None)
     i.check_auth(p)

@@ -4,6 +4,7 @@
 import time
 
 import ike_peer as P
+import log
 from ike import const
 from ike import message
 from ike import sa as sa_mod
@@ -53,9 +54,7 @@ def test_no_nat_without_mismatch():
 
 def test_proposal_mismatch_names_both_sides():
     r, wan, sad = P.rig()
-    lines = []
-    import log
-    log.set_output(lines.append)
+    lines = P.capture()
     i = P.Initiator(group=const.ECP_256)
     bad = message.Proposal(1, const.PROTO_IKE, b"", [
         message.Transform(const.TRANS_ENCR, const.ENCR_AES_GCM_16, 128),

@@ -21,40 +21,34 @@ def _datagram(major):
     return bytes(d)
 
 
-def _capture():
-    lines = []
-    log.set_output(lines.append)
-    return lines
-
-
 def test_ikev1_flood_one_line_then_summaries():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         v1 = _datagram(1)
         for _ in range(500):
             r.input(v1, P.HQ, False)
             C.advance(1)
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 1 and "IKEv1 packet from" in warns[0] and "RFC 9395" in warns[0], warns
         assert r.counters["ikev1"] == 500 and r.counters["dropped"] == 500 and wan.sent == []
         C.advance(responder.QUIET_MS)
         r.tick()  # the window is over: one summary of the 499 not logged
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 2 and "dropped 499 more IKEv1 datagrams in the last 10 s" in warns[1], warns
         for _ in range(3):  # a new window: summed up at its end, not logged one by one
             r.input(v1, P.HQ, False)
         r.tick()
-        assert len([l for l in lines if l.startswith("WARN")]) == 2
+        assert len(P.warns(lines)) == 2
         C.advance(responder.QUIET_MS)
         r.tick()
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 3 and "dropped 3 more IKEv1 datagrams" in warns[2], warns
         C.advance(responder.QUIET_MS)
         r.tick()  # a window with nothing in it: no line, and the next datagram is logged in full
-        assert len([l for l in lines if l.startswith("WARN")]) == 3 and not r.quiet
+        assert len(P.warns(lines)) == 3 and not r.quiet
         r.input(v1, P.HQ, False)
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 4 and "IKEv1 packet from" in warns[3], warns
         assert r.counters["ikev1"] == 504
     finally:
@@ -63,14 +57,14 @@ def test_ikev1_flood_one_line_then_summaries():
 
 def test_summary_on_next_datagram_without_tick():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         v1 = _datagram(1)
         for _ in range(10):
             r.input(v1, P.HQ, False)
         C.advance(responder.QUIET_MS + 1)
         r.input(v1, P.HQ, False)
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 2 and "dropped 9 more IKEv1 datagrams" in warns[1], warns
         assert r.counters["ikev1"] == 11
     finally:
@@ -79,7 +73,7 @@ def test_summary_on_next_datagram_without_tick():
 
 def test_bad_major_version_answered_but_logged_once():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         v3 = _datagram(3)
         for _ in range(50):
@@ -87,12 +81,12 @@ def test_bad_major_version_answered_but_logged_once():
         assert len(wan.sent) == 50  # each still gets its INVALID_MAJOR_VERSION
         m = message.decode(wan.pop()[0])
         assert m.notify(const.INVALID_MAJOR_VERSION) is not None
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 1 and "IKE version 3.0" in warns[0], warns
         assert r.counters["dropped"] == 50
         C.advance(responder.QUIET_MS)
         r.tick()
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 2 and "dropped 49 more datagrams of an unsupported IKE version" in warns[1], warns
     finally:
         log.set_output(None)
@@ -100,12 +94,12 @@ def test_bad_major_version_answered_but_logged_once():
 
 def test_kinds_limited_separately():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         for _ in range(5):
             r.input(_datagram(1), P.HQ, False)
             r.input(_datagram(3), P.HQ, False)
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 2, warns
     finally:
         log.set_output(None)
@@ -126,18 +120,18 @@ def test_status_has_wan_counters_and_collected_heap():
 
 def test_malformed_init_flood_answered_but_logged_once():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         for _ in range(20):
             m = message.decode(P.Initiator().sa_init())
             m.payloads = [p for p in m.payloads if not isinstance(p, message.Ke)]
             r.input(m.encode(), P.HQ, False)
         assert len(wan.sent) == 20 and r.counters["dropped"] == 20
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 1 and "lacks SA, KE or a valid nonce" in warns[0], warns
         C.advance(responder.QUIET_MS)
         r.tick()
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 2 and "dropped 19 more malformed IKE_SA_INIT requests" in warns[1], warns
     finally:
         log.set_output(None)
@@ -145,7 +139,7 @@ def test_malformed_init_flood_answered_but_logged_once():
 
 def test_proposal_mismatch_flood_named_once_then_summarised():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         gcm = message.Proposal(1, const.PROTO_IKE, b"", [
             message.Transform(const.TRANS_ENCR, const.ENCR_AES_GCM_16, 128),
@@ -154,11 +148,11 @@ def test_proposal_mismatch_flood_named_once_then_summarised():
         for _ in range(20):
             r.input(P.Initiator(group=const.ECP_256).sa_init(proposals=[gcm]), P.HQ, False)
         assert len(wan.sent) == 20  # every one still gets its NO_PROPOSAL_CHOSEN
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 1 and "proposal mismatch" in warns[0] and "ecp384" in warns[0], warns
         C.advance(responder.QUIET_MS)
         r.tick()
-        warns = [l for l in lines if l.startswith("WARN")]
+        warns = P.warns(lines)
         assert len(warns) == 2, warns
         assert "dropped 19 more IKE_SA_INIT requests with no acceptable proposal in the last 10 s" in warns[1]
     finally:
@@ -167,7 +161,7 @@ def test_proposal_mismatch_flood_named_once_then_summarised():
 
 def test_invalid_ke_flood_named_once_then_summarised():
     r, wan, sad = P.rig()
-    lines = _capture()
+    lines = P.capture()
     try:
         for _ in range(6):
             r.input(P.Initiator(group=const.ECP_256).sa_init(), P.HQ, False)
