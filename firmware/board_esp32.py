@@ -30,6 +30,9 @@ class Esp32:
         import machine
         return machine.WDT(timeout=board.WDT_MS)
 
+    def stop_fd(self):
+        return None  # no stop line: Ctrl-C on the console (a KeyboardInterrupt between bytecodes) stops it
+
     def wan_up(self, wan):
         """Bring the EMAC up and address it: the configured address, else DHCP. Returns the address
         to bind (bytes(4)); OSError while the link is down or no lease came yet (main retries)."""

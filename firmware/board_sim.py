@@ -7,6 +7,8 @@
 #   it also touches HEARTBEAT, so `branchgate sim run` kills a firmware that stops feeding it.
 # - Button: held while the file BUTTON exists in the board's root (tests create it).
 # - LED: its changes are logged.
+# - Stop: `branchgate sim run` asks for the graceful stop with a byte on a pipe (stop_fd), which the
+#   loop polls; a SIGINT would interrupt whatever runs, a garbage collection included.
 import os
 import sys
 import time
@@ -15,6 +17,7 @@ import board
 import log
 
 WDT_ENV = "BRANCHGATE_WDT_MS"  # a shorter watchdog than board.WDT_MS, for tests
+STOP_FD_ENV = "BRANCHGATE_STOP_FD"
 HEARTBEAT = "wdt.beat"
 BUTTON = "button"
 LAN_IFNAME = "bglan0"  # boards/sim/board.json's default
@@ -44,6 +47,11 @@ class Sim:
     def watchdog(self):
         ms = os.getenv(WDT_ENV)
         return SimWdt(int(ms) if ms else board.WDT_MS)
+
+    def stop_fd(self):
+        """The file descriptor that becomes readable when the runner wants the board to stop, or None."""
+        fd = os.getenv(STOP_FD_ENV)
+        return int(fd) if fd else None
 
     def wan_up(self, wan):
         """The address to bind the WAN sockets to (bytes(4)): the configured one."""

@@ -8,7 +8,6 @@ its own key schedule) on a UDP socket, talking to the device's WAN address on lo
 and checked here with `cryptography`, independently of firmware/ipsec.
 """
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -87,8 +86,8 @@ class Device:
         self._log = open(self.console, "wb")  # this start's console only
         # stdin a pipe nobody writes: a quiet serial line (at EOF the provisioning console would load)
         run = ["-m", "main"] if script is None else [str(script)]
-        self.proc = subprocess.Popen([*prefix, MICROPYTHON, "-X", "heapsize=" + heap, *run], cwd=str(self.root),
-                                     env=e, stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = sim.Firmware([*prefix, MICROPYTHON, "-X", "heapsize=" + heap, *run], e, cwd=str(self.root),
+                                 stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self):
         return self.console.read_text(errors="replace")
@@ -111,10 +110,11 @@ class Device:
             self._log.close()
 
     def stop(self, timeout=30):
-        """SIGINT (the graceful path) -> exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        return self.wait(timeout)
+        """The graceful stop (sim.Firmware's stop line) -> exit code."""
+        try:
+            return self.proc.stop(timeout)
+        finally:
+            self._log.close()
 
     def kill(self):
         if self.proc.poll() is None:

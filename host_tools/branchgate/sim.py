@@ -35,6 +35,8 @@ POLL_S = 0.2
 # with MICROPY_FORCE_32BIT=1 to measure the heap at the ESP32's word size (4-byte pointers, 16-byte GC
 # blocks, where the venv's has 8 and 32). tests/mp.py honours it too.
 MICROPYTHON_ENV = "BRANCHGATE_MICROPYTHON"
+STOP_FD_ENV = "BRANCHGATE_STOP_FD"  # the firmware's end of its stop line (Firmware)
+STOP_GRACE_S = 5  # a firmware still coming up does not read its stop line yet: SIGINT after this long
 
 
 def micropython_exe():
@@ -105,6 +107,60 @@ def build_firmware(src=None, build_root=None):
     return out
 
 
+class Firmware(subprocess.Popen):
+    """A firmware process with a stop line: a pipe whose read end the firmware's loop polls
+    ($BRANCHGATE_STOP_FD), the graceful stop (DELETE to every peer, exit 0). The unix port raises SIGINT's
+    KeyboardInterrupt asynchronously, wherever the process is: inside a garbage collection it leaves the
+    heap locked and the shutdown fails. So SIGINT is only the fallback for a firmware that has not
+    reached its loop within STOP_GRACE_S (still waiting for its WAN address, say)."""
+
+    def __init__(self, argv, env, **kwargs):
+        r, self._stop_w = os.pipe()
+        try:
+            super().__init__(argv, env=dict(env, **{STOP_FD_ENV: str(r)}), pass_fds=(r,), **kwargs)
+        except BaseException:
+            os.close(self._stop_w)
+            raise
+        finally:
+            os.close(r)
+        self.stop_asked = None  # time.monotonic() of request_stop()
+        self._nudged = False
+
+    def request_stop(self):
+        if self.stop_asked is None:
+            self.stop_asked = time.monotonic()
+            try:
+                os.write(self._stop_w, b"\0")
+            except (OSError, TypeError):  # it has exited already
+                pass
+
+    def nudge(self):
+        """SIGINT if a requested stop is overdue (see the class comment); call while waiting."""
+        if (self.stop_asked is not None and not self._nudged and self.returncode is None
+                and time.monotonic() - self.stop_asked > STOP_GRACE_S):
+            self._nudged = True
+            self.send_signal(signal.SIGINT)
+
+    def stop(self, timeout=30):
+        """Request the graceful stop and wait for it -> exit code."""
+        self.request_stop()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.wait(timeout=min(POLL_S, max(deadline - time.monotonic(), 0)))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+                self.nudge()
+
+    def wait(self, timeout=None):
+        rc = super().wait(timeout)
+        if self._stop_w is not None:  # (our end closing early would read as a stop request too)
+            os.close(self._stop_w)
+            self._stop_w = None
+        return rc
+
+
 def command(heap=DEFAULT_HEAP):
     # `-m main` imports main.mpy with __name__ == "__main__", as the board runs main.py at boot.
     return [micropython_exe(), "-X", "heapsize=" + heap, "-m", "main"]
@@ -120,10 +176,9 @@ def run(args):
     state = {"child": None, "stopping": False}
 
     def forward(signum, frame):
-        # MicroPython's unix port turns SIGINT into KeyboardInterrupt, its graceful-shutdown path.
         state["stopping"] = True
         if state["child"] is not None:
-            state["child"].send_signal(signal.SIGINT)
+            state["child"].request_stop()
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     cause = "power-on"
@@ -133,8 +188,10 @@ def run(args):
             env[RESET_CAUSE_ENV] = cause
             (root / HEARTBEAT).unlink(missing_ok=True)
             # Own process group: a terminal's Ctrl-C reaches the board once, through forward().
-            child = state["child"] = subprocess.Popen(command(args.heap), cwd=str(root), env=env,
-                                                      start_new_session=True, **console.child_kwargs())
+            child = state["child"] = Firmware(command(args.heap), env, cwd=str(root), start_new_session=True,
+                                              **console.child_kwargs())
+            if state["stopping"]:  # the signal came while it was being started
+                child.request_stop()
             rc = _wait(child, root / HEARTBEAT)
             cause = RESET_EXITS.get(rc)
             if cause is None or state["stopping"]:
@@ -228,7 +285,7 @@ def _wait(child, heartbeat):
         try:
             return child.wait(timeout=POLL_S)
         except subprocess.TimeoutExpired:
-            pass
+            child.nudge()
         try:
             timeout_s = int(heartbeat.read_text()) / 1000
             stale = time.time() - heartbeat.stat().st_mtime

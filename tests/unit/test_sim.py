@@ -1,6 +1,7 @@
 """`branchgate sim run` (host_tools/branchgate/sim.py): compiles the firmware to .mpy, runs it on the
 MicroPython unix port with the requested heap in the board's root, and turns SIGTERM into the
-firmware's graceful SIGINT path, returning the firmware's exit code."""
+firmware's graceful stop (a byte on its stop line, SIGINT as the fallback), returning the firmware's exit
+code."""
 import os
 import signal
 import subprocess
@@ -11,18 +12,23 @@ import pytest
 
 from branchgate import cli, paths, sim
 
-# A stand-in firmware: reports its heap, module origin and cwd, then waits for SIGINT like main.py.
+# A stand-in firmware: reports its heap, module origin and cwd, then waits for the stop line like main.py
+# (or for SIGINT, if told to ignore the line: the runner's fallback for a firmware still coming up).
 FAKE_MAIN = '''
-import gc, os, sys, time
+import gc, os, select, sys
 import helper
 try:
     gc.collect()
     print("heap", gc.mem_alloc() + gc.mem_free(), "name", __name__, "cwd", os.getcwd(), "helper", helper.__file__)
-    while True:
-        time.sleep_ms(20)
+    p = select.poll()
+    if "deaf" not in os.listdir():
+        p.register(int(os.getenv("BRANCHGATE_STOP_FD")), select.POLLIN)
+    while not p.poll(20):
+        pass
+    print("stop line")
 except KeyboardInterrupt:
-    print("graceful")
-    sys.exit(int(open("rc").read()) if "rc" in os.listdir() else 0)
+    print("SIGINT")
+sys.exit(int(open("rc").read()) if "rc" in os.listdir() else 0)
 '''
 
 
@@ -67,7 +73,7 @@ def test_default_heap_is_esp32_budget_and_sigterm_is_graceful(fake_firmware, tmp
     assert 110 * 1024 < int(words[1]) <= 112 * 1024  # GC total: the heap less its block table
     assert words[3] == "__main__" and words[5] == str(root)
     assert words[7].endswith("helper.mpy")  # compiled, not source
-    assert "graceful" in out
+    assert "stop line" in out and "SIGINT" not in out
 
 
 def test_heap_option_sigint_and_exit_code_passed_through(fake_firmware, tmp_path):
@@ -75,7 +81,16 @@ def test_heap_option_sigint_and_exit_code_passed_through(fake_firmware, tmp_path
     (root / "rc").write_text("3")
     rc, out, err = run_cli(fw, tmp_path / "build", root, signal.SIGINT, "--heap", "256k")
     assert 250 * 1024 < int(out.split()[1]) <= 256 * 1024
-    assert "graceful" in out and rc == 3
+    assert "stop line" in out and rc == 3
+
+
+def test_firmware_not_reading_its_stop_line_gets_sigint(fake_firmware, tmp_path):
+    fw, root = fake_firmware
+    (root / "deaf").write_text("")  # as a firmware still coming up
+    t = time.monotonic()
+    rc, out, err = run_cli(fw, tmp_path / "build", root, signal.SIGTERM)
+    assert rc == 0 and "SIGINT" in out and "stop line" not in out
+    assert time.monotonic() - t >= sim.STOP_GRACE_S
 
 
 def test_build_is_reused_and_follows_sources(fake_firmware, tmp_path):
