@@ -24,6 +24,8 @@
 #   it in the same chain as the payload: the first output block, E_K(nonce xor previous block), is an
 #   unpredictable IV (NIST SP 800-38A appendix C) and the rest is plain CBC under that IV. open()
 #   decrypts the received IV block first (output thrown away) so the chain continues from it.
+# - An SA keeps its four HMAC key blocks in one bytearray; each packet copies them into the engine's
+#   own, which has a view per block for hashlib (views per SA would cost more than the copy).
 # - Sequence numbers are 16-bit halves (31-bit small ints on the ESP32), written with pack_into.
 import hashlib
 import struct
@@ -42,8 +44,9 @@ _CT = const(24)                     # ESP header + IV: where the ciphertext star
 _MIN_ESP = const(56)                # _CT + one block + ICV
 _OVERHEAD = const(40)               # _CT + ICV
 _IV_SALT = const(20)                # IV slot: salt at 8..19, sequence number at 20..23
-_OUT = const(1)                     # Sa.k: outbound AES, ipad, opad at 0..2; inbound at 3..5
-_IN = const(4)
+_HMAC_BLOCK = const(64)             # SHA-256 block size: one HMAC key block (Sa.k[2] holds four)
+_OUT = const(0)                     # Engine._kv: outbound ipad, opad at 0, 1; inbound at 2, 3
+_IN = const(2)
 
 # open() returns the inner packet's length, or one of these (REASONS[-code] names it).
 DROP_MALFORMED = const(-1)          # not a whole ESP packet
@@ -94,18 +97,6 @@ def _pad_diff(buf, o: int, k: int) -> int:
     return d
 
 
-def _icv(k, o, data):
-    """HMAC-SHA-256 of data from the key blocks k[o] and k[o + 1] (inner and outer pad, Sa.k); 32
-    bytes (the ICV is the first 16). The only allocation of the packet path: two hash objects and
-    two digests."""
-    h = hashlib.sha256(k[o])
-    h.update(data)
-    inner = h.digest()
-    h = hashlib.sha256(k[o + 1])
-    h.update(inner)
-    return h.digest()
-
-
 class Engine:
     """ESP for the SAs of `sad`, for inner packets up to max_inner bytes. seal() copies views up to
     view_room bytes long without slicing them (default: a 1536-byte LAN frame buffer after its
@@ -144,6 +135,10 @@ class Engine:
                 v = mv[_CT:_CT + 16 * s]
                 last = s
             ct[m] = v
+        self._keys = bytearray(4 * _HMAC_BLOCK)     # the packet's SA's Sa.k[2], copied
+        kv = memoryview(self._keys)
+        self._kv = (kv[:_HMAC_BLOCK], kv[_HMAC_BLOCK:2 * _HMAC_BLOCK],
+                    kv[2 * _HMAC_BLOCK:3 * _HMAC_BLOCK], kv[3 * _HMAC_BLOCK:])
         self.sa = None              # the SA of the last packet sealed or opened
         self.counters = {"malformed": 0, "no_sa": 0, "no_policy": 0, "too_big": 0}
 
@@ -157,7 +152,7 @@ class Engine:
         if not m:
             return None
         end = _CT + (m << 4)
-        self._mv[end:end + _DIGEST] = _icv(self.sa.k, _OUT, self._pre[m])
+        self._mv[end:end + _DIGEST] = self._icv(_OUT, self._pre[m])
         return self._pre[m + 1]
 
     def _frame_out(self, ip, n):
@@ -207,6 +202,7 @@ class Engine:
         mv[0:_IV_SALT] = sa.hdr     # SPI, (sequence number), salt
         struct.pack_into(">HH", tx, 4, hi, lo)
         struct.pack_into(">HH", tx, _IV_SALT, hi, lo)
+        self._keys[:] = sa.k[2]     # for _icv
         enc = sa.k[0]
         enc.encrypt(self._iv, self._iv)
         ct = self._ct[m]
@@ -225,7 +221,7 @@ class Engine:
         m = self._check_in(data)
         if m < 0:
             return m
-        return self._finish_in(_icv(self.sa.k, _IN, self._pre[m]), m,
+        return self._finish_in(self._icv(_IN, self._pre[m]), m,
                                self.rx_inner if out is None else out)
 
     def _check_in(self, data):
@@ -249,6 +245,7 @@ class Engine:
             sa.c[REPLAY_DROPS] += 1
             return DROP_REPLAY
         self._mv[0:n] = data
+        self._keys[:] = sa.k[2]     # for _icv
         return (n - _OVERHEAD) >> 4
 
     def _finish_in(self, digest, m, out):
@@ -262,7 +259,7 @@ class Engine:
             cnt[ICV_FAILURES] += 1
             return DROP_ICV
         replay.update(sa.window, (rx[4] << 8) | rx[5], (rx[6] << 8) | rx[7])
-        dec = sa.k[3]
+        dec = sa.k[1]
         dec.decrypt(self._iv, self._iv)     # output thrown away: the chain moves on to the IV
         dec.decrypt(self._ct[m], out)
         end = m << 4
@@ -292,6 +289,18 @@ class Engine:
             return DROP_POLICY
         self._count(sa, PACKETS_IN, BYTES_IN, total)
         return total
+
+    def _icv(self, o, data):
+        """HMAC-SHA-256 of data under the key of direction o (_OUT or _IN) in self._keys (the packet's
+        SA's, copied there by _frame_out or _check_in); 32 bytes (the ICV is the first 16). The only
+        allocation of the packet path: two hash objects and two digests."""
+        k = self._kv
+        h = hashlib.sha256(k[o])
+        h.update(data)
+        inner = h.digest()
+        h = hashlib.sha256(k[o + 1])
+        h.update(inner)
+        return h.digest()
 
     def _count(self, sa, packets, nbytes, n):
         """Count a packet of n bytes on the SA (packets, nbytes: PACKETS_IN and BYTES_IN, or the OUT

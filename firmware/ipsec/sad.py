@@ -4,6 +4,8 @@
 # The IKE responder hands each CHILD SA over through install() and learns about lifetimes through
 # on_event(sa, kind), kind one of "soft" (rekey), "hard" (delete: the SA no longer carries traffic)
 # and "seq_limit" (2**16 outbound sequence numbers left: rekey; the SA stops sending at 2**32 - 1).
+# Lifetimes are optional; the code that checks them (ipsec/lifetime.py) is loaded only for an SA
+# installed with one.
 # Inbound SAs are found by SPI, outbound ones by matching the inner packet against the selectors,
 # newest SA first so traffic moves to a rekeyed SA as soon as it is installed.
 #
@@ -37,17 +39,16 @@ EXPIRED_DROPS = const(10)   # past the hard lifetime or out of sequence numbers
 COUNTERS = ("packets_in", "bytes_in", "packets_out", "bytes_out", "replay_drops", "icv_failures",
             "pad_errors", "proto_drops", "dummy_drops", "policy_drops", "expired_drops")
 LIM = const(11)             # c[LIM + i]: the engine calls Sad.limit(sa) once c[i] >= c[LIM + i]
-_BASE = const(15)           # c[_BASE + i]: what traffic counter i moved into a running total
+BASE = const(15)            # c[BASE + i]: what traffic counter i moved into a running total
 SEQ_HI = const(19)          # the last outbound sequence number, as 16-bit halves
 SEQ_LO = const(20)
 AGE_S = const(21)           # seconds since install
 _T = const(22)              # ticks_ms up to which AGE_S counts
-_FIRED = const(23)          # events fired so far: _SOFT | _SEQ_LIMIT
+FIRED = const(23)           # events fired so far: bits, _SEQ_LIMIT here, "soft" in lifetime.py
 _SLOTS = const(24)
-_SOFT = const(1)
 _SEQ_LIMIT = const(2)
-_TRAFFIC = const(4)
-_REBASE = const(1 << 28)
+TRAFFIC = const(4)          # the traffic counters: slots 0..3
+REBASE = const(1 << 28)
 
 _CBC = const(2)             # cryptolib mode number
 _HMAC_BLOCK = const(64)     # SHA-256 block size
@@ -74,15 +75,18 @@ def _key(b):
     return ((b[0] & 0x3F) << 24) | (b[1] << 16) | (b[2] << 8) | b[3]
 
 
-def _pads(key):
-    """HMAC inner and outer key blocks (RFC 2104): each packet's MAC starts a fresh hash with them
-    (MicroPython's hashlib has no copy()). Bytearrays: a third smaller than bytes objects."""
-    ipad = bytearray(b"\x36" * _HMAC_BLOCK)
-    opad = bytearray(b"\x5c" * _HMAC_BLOCK)
-    for i in range(len(key)):
-        ipad[i] ^= key[i]
-        opad[i] ^= key[i]
-    return ipad, opad
+def _pads(auth_out, auth_in):
+    """HMAC inner and outer key blocks (RFC 2104) of both directions in one bytearray (a quarter
+    less heap than four): outbound ipad, opad, then inbound ipad, opad, _HMAC_BLOCK bytes each.
+    Each packet's MAC starts a fresh hash with them (MicroPython's hashlib has no copy())."""
+    pads = bytearray(4 * _HMAC_BLOCK)
+    for j in range(4):
+        key = auth_out if j < 2 else auth_in
+        x = 0x5C if j & 1 else 0x36
+        o = j * _HMAC_BLOCK
+        for i in range(_HMAC_BLOCK):
+            pads[o + i] = x ^ key[i] if i < len(key) else x
+    return pads
 
 
 def _compile(local_ts, remote_ts):
@@ -123,20 +127,15 @@ def _covers(t, i, end, b, o, proto, port):
     return False
 
 
-def _reached(cnt, limits, secs):
-    """Has the SA with counters cnt (Sa.c) reached one of these lifetime limits?"""
-    if secs and cnt[AGE_S] >= secs:
-        return True
-    for i in range(_TRAFFIC):
-        if limits[i] and cnt[_BASE + i] + cnt[i] >= limits[i]:
-            return True
-    return False
-
-
 class Sa:
     """One CHILD SA, both directions: few attributes (an instance's dict grows in steps), the
     numbers in one list. The engine reads and updates spi_in, peer, encap, hdr, k, window, c,
     sending and dead; the rest is bookkeeping for lifetimes."""
+
+    # Defaults in the class: an SA's own dict holds them only once they differ, 64 bytes less each.
+    lifetime = None     # a Lifetime, or no limits
+    dead = False        # "hard" fired
+    sending = True      # False once dead or out of sequence numbers
 
     def __init__(self, spi_in, spi_out, enc_in, auth_in, enc_out, auth_out, local_ts, remote_ts,
                  peer, encap, lifetime, now):
@@ -148,25 +147,22 @@ class Sa:
         self.hdr = bytes(spi_out) + bytes(4) + os.urandom(_SALT_LEN)
         # One AES object per direction, used in place for the SA's whole life: CBC chaining carries
         # over between packets (see engine.py for why that still gives each packet a fresh IV).
-        # k: outbound AES, HMAC inner and outer pads, then the same inbound.
-        ipo, opo = _pads(auth_out)
-        ipi, opi = _pads(auth_in)
-        self.k = (cryptolib.aes(enc_out, _CBC, os.urandom(16)), ipo, opo,
-                  cryptolib.aes(enc_in, _CBC, bytes(16)), ipi, opi)
+        # k: outbound AES, inbound AES, the HMAC key blocks of both (_pads).
+        self.k = (cryptolib.aes(enc_out, _CBC, os.urandom(16)), cryptolib.aes(enc_in, _CBC, bytes(16)),
+                  _pads(auth_out, auth_in))
         self.ts = _compile(local_ts, remote_ts)
         self.window = replay.new()
-        self.lifetime = lifetime
+        if lifetime is not None:
+            self.lifetime = lifetime
         self.c = cnt = [0] * _SLOTS
         cnt[_T] = now
-        self.dead = False           # "hard" fired
-        self.sending = True         # False once dead or out of sequence numbers
 
     @property
     def counters(self):
         d = {}
         cnt = self.c
         for i in range(len(COUNTERS)):
-            d[COUNTERS[i]] = cnt[i] + (cnt[_BASE + i] if i < _TRAFFIC else 0)
+            d[COUNTERS[i]] = cnt[i] + (cnt[BASE + i] if i < TRAFFIC else 0)
         return d
 
     @property
@@ -281,15 +277,15 @@ class Sad:
     def limit(self, sa):
         """A traffic counter of sa reached its limit: keep the counters small, fire what is due."""
         cnt = sa.c
-        for i in range(_TRAFFIC):
-            if cnt[i] >= _REBASE:
-                cnt[_BASE + i] += cnt[i]
+        for i in range(TRAFFIC):
+            if cnt[i] >= REBASE:
+                cnt[BASE + i] += cnt[i]
                 cnt[i] = 0
         self._check(sa)
 
     def seq_limit(self, sa):
-        if not sa.c[_FIRED] & _SEQ_LIMIT:
-            sa.c[_FIRED] |= _SEQ_LIMIT
+        if not sa.c[FIRED] & _SEQ_LIMIT:
+            sa.c[FIRED] |= _SEQ_LIMIT
             if self.on_event is not None:
                 self.on_event(sa, "seq_limit")
 
@@ -306,28 +302,15 @@ class Sad:
                 self._check(sa)
 
     def _check(self, sa):
-        """Fire the lifetime event due now ("hard" or "soft", each at most once) and set the limits
-        the engine holds the traffic counters against: the next lifetime limit, or where the
-        counters move into the running total."""
-        lt = sa.lifetime
-        cnt = sa.c
-        kind = None
-        if lt is not None and not sa.dead:
-            if _reached(cnt, lt.hard, lt.hard_s):
-                sa.dead = True
-                sa.sending = False
-                cnt[_FIRED] |= _SOFT
-                kind = "hard"
-            elif not cnt[_FIRED] & _SOFT and _reached(cnt, lt.soft, lt.soft_s):
-                cnt[_FIRED] |= _SOFT
-                kind = "soft"
-        for i in range(_TRAFFIC):
-            nxt = 0
-            if lt is not None and not sa.dead:
-                nxt = lt.hard[i]
-                s = lt.soft[i]
-                if s and not cnt[_FIRED] & _SOFT and (not nxt or s < nxt):
-                    nxt = s
-            cnt[LIM + i] = min(nxt - cnt[_BASE + i], _REBASE) if nxt else _REBASE
+        """Fire the lifetime event due now, if the SA has a lifetime (ipsec/lifetime.py), and set the
+        limits the engine holds the traffic counters against: without one, only where the counters
+        move into the running total."""
+        if sa.lifetime is None:
+            cnt = sa.c
+            for i in range(TRAFFIC):
+                cnt[LIM + i] = REBASE
+            return
+        from ipsec import lifetime
+        kind = lifetime.check(sa)
         if kind is not None and self.on_event is not None:
             self.on_event(sa, kind)

@@ -432,7 +432,7 @@ def test_core_runs_under_heap_lock():
         finally:
             micropython.heap_unlock()
         end = 24 + 16 * m
-        ea.tx[end:end + 32] = engine._icv(ea.sa.k, 1, ea._pre[m])
+        ea.tx[end:end + 32] = ea._icv(0, ea._pre[m])
         pkt = bytes(ea._pre[m + 1])
         micropython.heap_lock()
         try:
@@ -440,7 +440,7 @@ def test_core_runs_under_heap_lock():
         finally:
             micropython.heap_unlock()
         assert m2 == m
-        d = engine._icv(sa_b.k, 4, eb._pre[m])
+        d = eb._icv(2, eb._pre[m])
         micropython.heap_lock()
         try:
             r = eb._finish_in(d, m, eb.rx_inner)
