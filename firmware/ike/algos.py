@@ -61,11 +61,35 @@ class Chosen:
             t.append(message.Transform(const.TRANS_ESN, const.ESN if self.esn else const.NO_ESN))
         return message.Proposal(self.proposal_num, self.protocol, spi, t)
 
+    name = None  # str() of a shared record (kept), once made: logging an SA then loads no ike.names
+
     def __str__(self):
+        if self.name is not None:
+            return self.name
         from ike import names
         prf = [] if self.prf is None else [self.prf]
         dh = [] if self.dh is None else [self.dh]
         esn = []
         if self.protocol == const.PROTO_ESP:
             esn = [const.ESN if self.esn else const.NO_ESN]
-        return names.describe(self.protocol, [(self.encr, self.keylen)], [self.integ], prf, dh, esn)
+        text = names.describe(self.protocol, [(self.encr, self.keylen)], [self.integ], prf, dh, esn)
+        if self in _KEPT:
+            self.name = text
+        return text
+
+
+_KEPT = []  # the Chosen records SAs hold: one per set of algorithms negotiated so far
+
+
+def kept(c):
+    """The record an SA keeps of `c`: shared by every SA with the same algorithms (each SA its own
+    copy would cost ~250 bytes, and all SAs of a device negotiate the same few sets), without what
+    only the negotiation needed (proposal number, the peer's SPI). Bounded by the configured
+    proposals."""
+    for k in _KEPT:
+        if (k.protocol == c.protocol and k.encr == c.encr and k.keylen == c.keylen and k.integ == c.integ
+                and k.prf == c.prf and k.dh == c.dh and k.esn == c.esn):
+            return k
+    k = Chosen(0, c.protocol, b"", c.encr, c.keylen, c.integ, c.prf, c.dh, c.esn)
+    _KEPT.append(k)
+    return k

@@ -28,6 +28,17 @@ def _fail(r, s, why):
     return [message.Notify(0, b"", const.AUTHENTICATION_FAILED)]
 
 
+def answered(r, s):
+    """The AUTHENTICATION_FAILED answer is sent; it may be lost, and the peer's retransmission must
+    get it again byte for byte (2.1) instead of silence. The SA keeps only what that takes (the
+    response, its message ID, the peer's address) and stays half-open: it holds that slot until the
+    half-open timeout, or until a new IKE_SA_INIT needs it (init.py). No IKE_SA_INIT leads to it."""
+    _LOG.info("IKE SA %s with %s %s" % (identity.hexs(s.spi_r), s.name(), s.doomed))
+    r.inits.pop(s.init_key, None)
+    s.init_key = s.hs = s.sk_d = s.rx = s.tx = None
+    r.changed()
+
+
 def _first(payloads, cls):
     for p in payloads:
         if isinstance(p, cls):
@@ -56,18 +67,21 @@ def handle(r, s, msg, payloads):
         return _fail(r, s, "AUTH failed for peer %s: it uses authentication method %d (certificates?), "
                      "we are configured for a pre-shared key" % (peer.name, a.method))
     psk = peer.psk
-    expect = psk_auth(psk, s.init_req, s.nr, s.keys.sk_pi, idi.id_type, idi.data)
+    ni, nr, init_req, init_resp, sk_pi, sk_pr = s.hs
+    expect = psk_auth(psk, init_req, nr, sk_pi, idi.id_type, idi.data)
     if not ct.eq(a.data, expect):
         return _fail(r, s, "AUTH failed for peer %s (wrong PSK?)" % peer.name)
     our_type = r.cfg.id.type
     our_data = r.cfg.id.data
     reply = [message.IdR(our_type, our_data),
              message.Auth(const.SHARED_KEY_MESSAGE_INTEGRITY_CODE,
-                          psk_auth(psk, s.init_resp, s.ni, s.keys.sk_pr, our_type, our_data))]
+                          psk_auth(psk, init_resp, ni, sk_pr, our_type, our_data))]
     s.peer = peer
     s.state = sa_mod.ESTABLISHED
     # init_key stays registered: a late copy of the IKE_SA_INIT must not open a second SA.
-    s.init_req = s.init_resp = None
+    # The handshake's octets and keys go now, not after the CHILD SA's negotiation (heap peak).
+    s.settle()
+    init_req = init_resp = None
     r.changed()
     r.counters["established"] += 1
     _LOG.info("IKE SA %s established with peer %s (%s) at %s: %s" % (
@@ -78,5 +92,5 @@ def handle(r, s, msg, payloads):
             if o is not s and o.peer is s.peer:
                 r.remove(o, "deleted: peer %s sent INITIAL_CONTACT" % peer.name)
     if _first(payloads, message.Sa) is not None:
-        reply.extend(child.negotiate(r, s, payloads, s.ni, s.nr, None)[1])
+        reply.extend(child.negotiate(r, s, payloads, ni, nr, None)[1])
     return reply

@@ -4,10 +4,9 @@
 import log
 from crypto import dh
 from ike import const
-from ike import keys
 from ike import message
+from ike import responder
 from ike import sa as sa_mod
-from ike import selection
 from ike import ts
 
 _LOG = log.Logger("ike")
@@ -46,8 +45,14 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
                   % (peer.name, n, limit))
         return _error(const.NO_ADDITIONAL_SAS)
     specs = peer.esp_proposals
+    # Selection and the key schedule are imported here, not kept in this module's globals: each is
+    # unloaded once done, before the SAD entry is made (the peak of a handshake: IKE_AUTH of the
+    # last SA, with all others up).
+    from ike import selection
     chosen = selection.select(specs, sa_p.proposals, const.PROTO_ESP,
                               ke.group if ke is not None else None, nonce_payload is None)
+    selection = None
+    responder.unload("ike.selection")
     if chosen is None:
         from ike import proposal  # to name both sides' algorithms
         _LOG.warn("proposal mismatch for CHILD SA with peer %s: peer offered %s, we accept %s" % (
@@ -87,15 +92,19 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
         reply_ke = message.Ke(chosen.dh, kp.public)
     spi_in = r.sad.new_spi()
     spi_out = bytes(chosen.spi)
+    from ike import keys
     elen = keys.key_bytes(chosen.encr, chosen.keylen)
-    enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.keys.sk_d, ni, nr, elen, 32, gir)
+    enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.sk_d, ni, nr, elen, 32, gir)
+    keys = gir = None
+    responder.unload("ike.keys")
+    responder.unload("crypto.prf")
     c = sa_mod.ChildSa(spi_in, spi_out, chosen, local_ts, remote_ts, peer.child_lifetime * 1000)
     # The initiator->responder keys protect what we receive.
     c.entry = r.sad.install(spi_in, spi_out, chosen.encr, elen * 8, enc_i, auth_i, enc_r, auth_r,
                             local_ts, remote_ts, s.remote, s.nat)
     s.children.append(c)
     _LOG.info("CHILD SA %s_i %s_o established with peer %s: %s, %s === %s%s" % (
-        _hex(spi_in), _hex(spi_out), peer.name, chosen, ts.describe(local_ts), ts.describe(remote_ts),
+        _hex(spi_in), _hex(spi_out), peer.name, c.chosen, ts.describe(local_ts), ts.describe(remote_ts),
         ", UDP-encapsulated" if s.nat else ""))
     r.changed()
     reply = [message.Sa([chosen.to_payload_proposal(spi_in)])]

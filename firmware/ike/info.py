@@ -1,7 +1,10 @@
 # INFORMATIONAL (RFC 7296 1.4, 1.5): the peer's DELETEs and liveness checks, and our own DELETEs on
 # an established SA. The timers that decide when we delete, rekey or check liveness, and the
 # retransmission of our requests, are the responder's (responder.tick); this module is loaded only
-# while an INFORMATIONAL exchange is handled or a DELETE of ours is started (a transient module).
+# while an INFORMATIONAL exchange is handled, a DELETE of ours is started or we shut down (a
+# transient module).
+import time
+
 import log
 from ike import const
 from ike import identity
@@ -65,3 +68,15 @@ def delete_child(r, s, c, why):
                  % identity.hexs(c.spi_in))
 
     r.request(s, const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [c.spi_in])], gone, timeout)
+
+
+def shutdown(r):
+    """DELETE for each IKE SA, sent once: we will not be here for the answer."""
+    for s in list(r.sas.values()):
+        if s.state in (sa_mod.ESTABLISHED, sa_mod.DELETING) and s.tx is not None:
+            m = message.Message(s.spi_i, s.spi_r, const.INFORMATIONAL, 0, s.tx_id,
+                                [message.Delete(const.PROTO_IKE, [])])
+            s.tx_id += 1
+            r.send(s, s.tx.seal(m))
+            r.remove(s, "deleted: shutting down")
+    r.flush_status(time.ticks_ms())

@@ -1,16 +1,18 @@
 # IKE_SA_INIT, responder side (RFC 7296 1.2): limits and cookies first (no state, no DH for a flood),
 # then proposal and KE group, nonces, DH, the key schedule and NAT detection. The new SA is half-open
 # until IKE_AUTH.
+import gc
 import os
 
 import log
 from crypto import dh
+from ike import algos
 from ike import const
 from ike import keys
 from ike import message
 from ike import natt
+from ike import responder
 from ike import sa as sa_mod
-from ike import selection
 from ike import sk
 from net import addr
 
@@ -64,8 +66,18 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
                       "IKE_SA_INIT from %s lacks SA, KE or a valid nonce" % who)
     ni = bytes(nonce.data)
     limits = r.cfg.limits
+    ip = addr.split(remote)[0]
     half = r.half_open()
-    half_ip = r.half_open(addr.split(remote)[0])
+    half_ip = r.half_open(ip)
+    if (half >= limits.cookie_threshold or half_ip >= limits.cookie_threshold_ip or
+            (limits.block_threshold and half_ip >= limits.block_threshold)):
+        # A limit is reached: SAs that failed IKE_AUTH, kept only to answer a retransmission of it
+        # (auth.answered), give up their slots first.
+        for s in list(r.sas.values()):
+            if s.state == sa_mod.HALF_OPEN and s.doomed:
+                r.remove(s, None)
+        half = r.half_open()
+        half_ip = r.half_open(ip)
     # Per-source limits as strongSwan's (block_threshold, cookie_threshold_ip): one address flooding
     # us is silenced first, without an answer (0 turns blocking off).
     if limits.block_threshold and half_ip >= limits.block_threshold:
@@ -93,7 +105,9 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
                       "refusing IKE_SA_INIT from %s: %d IKE SAs up (limit max_ike_sas=%d)"
                       % (who, r.established(), limits.max_ike_sas))
     specs = r.ike_specs()
+    from ike import selection  # not kept in this module's globals: it goes before the DH computation
     chosen = selection.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group)
+    selection = None
     if chosen is None:
         from ike import proposal  # to name both sides' algorithms
         return reject(r, spi_i, 0, remote, on_natt, const.NO_PROPOSAL_CHOSEN, b"",
@@ -105,37 +119,42 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
         return reject(r, spi_i, 0, remote, on_natt, const.INVALID_KE_PAYLOAD, bytes((g >> 8, g & 0xFF)),
                       "peer %s sent a key exchange for DH group %d, we prefer group %d: asked it to retry "
                       "(INVALID_KE_PAYLOAD)" % (who, ke.group, g), _LOG.info)
-    try:
-        kp = r.take_dh(chosen.dh)
-        gir = kp.shared(ke.data)
-    except dh.DhError as e:
-        return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
-                      "peer %s sent an invalid DH public value for group %d: %s" % (who, ke.group, e))
-    nr = os.urandom(NONCE_LEN)
     spi_r = r.new_ike_spi()
-    s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
-    s.chosen = chosen
-    s.ni = ni
-    s.nr = nr
-    encr_len = keys.key_bytes(chosen.encr, chosen.keylen)
-    s.keys = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, spi_i, spi_r, encr_len)
-    s.rx = sk.SkCodec(chosen.encr, s.keys.sk_ei, s.keys.sk_ai)
-    s.tx = sk.SkCodec(chosen.encr, s.keys.sk_er, s.keys.sk_ar)
-    reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
-             message.Nonce(nr)]
     local = r.wan.local(on_natt)
     nat = natt.detect(msg, ZERO_SPI, local, remote)
+    # The DH computation is the handshake's peak: the request's payloads (an SA payload of dozens
+    # of transforms from some peers) and the selection code go first.
+    group = ke.group
+    public = ke.data
+    msg = sa_p = nonce = ke = None
+    responder.unload("ike.selection")
+    gc.collect()
+    try:
+        kp = r.take_dh(chosen.dh)
+        gir = kp.shared(public)
+    except dh.DhError as e:
+        return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
+                      "peer %s sent an invalid DH public value for group %d: %s" % (who, group, e))
+    nr = os.urandom(NONCE_LEN)
+    s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
+    s.chosen = algos.kept(chosen)
+    encr_len = keys.key_bytes(chosen.encr, chosen.keylen)
+    k = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, spi_i, spi_r, encr_len)
+    s.sk_d = k.sk_d
+    s.rx = sk.SkCodec(chosen.encr, k.sk_ei, k.sk_ai)
+    s.tx = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
+    reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
+             message.Nonce(nr)]
     if nat is not None:
         s.nat = nat[0] or nat[1]
         reply.extend(natt.notifies(spi_i, spi_r, local, remote))
     resp = message.Message(spi_i, spi_r, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, reply).encode()
-    s.init_req = bytes(data)
-    s.init_resp = resp
+    # SK_pi/SK_pr, not k: an IkeKeys would keep ike.keys (its class's module) in the heap until IKE_AUTH.
+    s.hs = (ni, nr, bytes(data), resp, k.sk_pi, k.sk_pr)
     s.resp = resp
-    s.resp_id = 0
     s.rx_id = 1
     r.add(s, spi_i + addr.key(remote))
     r.send(s, resp)
-    _LOG.info("IKE_SA_INIT from %s: %s%s" % (who, chosen,
+    _LOG.info("IKE_SA_INIT from %s: %s%s" % (who, s.chosen,
                                             ", NAT detected" if s.nat else ""))
     return None

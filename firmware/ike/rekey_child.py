@@ -122,14 +122,14 @@ def done(r, s, c, spi_in, ni, kp, payloads):
     nr = bytes(nonce.data)
     elen = keys.key_bytes(chosen.encr, chosen.keylen)
     # We started this exchange: the "initiator" keys are the ones we send with.
-    enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.keys.sk_d, ni, nr, elen, 32, gir)
+    enc_i, auth_i, enc_r, auth_r = keys.child_keymat(s.sk_d, ni, nr, elen, 32, gir)
     local_ts = tsi.selectors
     remote_ts = tsr.selectors
     n = sa_mod.ChildSa(spi_in, bytes(chosen.spi), chosen, local_ts, remote_ts, c.lifetime)
     n.entry = r.sad.install(spi_in, n.spi_out, chosen.encr, elen * 8, enc_r, auth_r, enc_i, auth_i,
                             local_ts, remote_ts, s.remote, s.nat)
     s.children.append(n)
-    _LOG.info("CHILD SA %s_i rekeyed by %s_i %s_o: %s" % (_hex(c.spi_in), _hex(spi_in), _hex(n.spi_out), chosen))
+    _LOG.info("CHILD SA %s_i rekeyed by %s_i %s_o: %s" % (_hex(c.spi_in), _hex(spi_in), _hex(n.spi_out), n.chosen))
     from ike import info  # for the DELETE that ends it; not needed to start a rekey
     col = c.collision
     c.collision = None

@@ -4,12 +4,13 @@ import time
 
 import log
 from crypto import dh
+from ike import algos
 from ike import const
 from ike import identity
 from ike import keys
 from ike import message
 from ike import sa as sa_mod
-from ike import selection
+from ike import responder
 from ike import sk
 
 _LOG = log.Logger("ike")
@@ -25,7 +26,12 @@ def handle(r, s, payloads, sa_p, ni, nr):
         if isinstance(p, message.Ke):
             ke = p
     specs = r.ike_specs()
+    # Imported here, not kept in this module's globals: unloaded before the DH computation (the
+    # peak of a rekey).
+    from ike import selection
     chosen = selection.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group if ke is not None else None)
+    selection = None
+    responder.unload("ike.selection")
     if chosen is None:
         from ike import proposal  # to name both sides' algorithms
         _LOG.warn("proposal mismatch for IKE SA rekey with peer %s: peer offered %s, we accept %s" % (
@@ -49,19 +55,18 @@ def handle(r, s, payloads, sa_p, ni, nr):
     spi_r = r.new_ike_spi()
     n = sa_mod.IkeSa(spi_i, spi_r, s.remote, s.natt)
     n.nat = s.nat
-    n.chosen = chosen
+    n.chosen = algos.kept(chosen)
     n.peer = s.peer
-    n.ni = ni
-    n.nr = nr
     n.state = sa_mod.ESTABLISHED
     elen = keys.key_bytes(chosen.encr, chosen.keylen)
-    n.keys = keys.ike_keys(keys.rekey_skeyseed(s.keys.sk_d, gir, ni, nr), ni, nr, spi_i, spi_r, elen)
-    n.rx = sk.SkCodec(chosen.encr, n.keys.sk_ei, n.keys.sk_ai)
-    n.tx = sk.SkCodec(chosen.encr, n.keys.sk_er, n.keys.sk_ar)
+    k = keys.ike_keys(keys.rekey_skeyseed(s.sk_d, gir, ni, nr), ni, nr, spi_i, spi_r, elen)
+    n.sk_d = k.sk_d
+    n.rx = sk.SkCodec(chosen.encr, k.sk_ei, k.sk_ai)
+    n.tx = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
     n.children = s.children
     s.children = []
     s.state = sa_mod.REKEYED
     s.rekeyed_at = time.ticks_ms()
     r.add(n, None)
-    _LOG.info("IKE SA %s rekeyed by %s with peer %s: %s" % (identity.spis(s), identity.spis(n), n.name(), chosen))
+    _LOG.info("IKE SA %s rekeyed by %s with peer %s: %s" % (identity.spis(s), identity.spis(n), n.name(), n.chosen))
     return [message.Sa([chosen.to_payload_proposal(spi_r)]), message.Nonce(nr), message.Ke(chosen.dh, kp.public)]

@@ -1,8 +1,9 @@
 # The IKEv2 responder: takes IKE datagrams from the WAN, finds the SA, enforces the message-ID window
 # (retransmitted requests get the cached response byte for byte, anything else out of window is
-# dropped), opens the SK payload and hands the request to the module of its exchange (init, auth,
-# create, info), which returns the response payloads. It also runs our own requests on established SAs
-# (DPD, DELETE) with retransmission, and the timers: half-open expiry, lifetimes, liveness.
+# dropped), opens the SK payload and hands the request on (ike/exchange.py) to the module of its
+# exchange (init, auth, create, info), which returns the response payloads. It also runs our own
+# requests on established SAs (DPD, DELETE) with retransmission, and the timers: half-open expiry,
+# lifetimes, liveness.
 import gc
 import os
 import sys
@@ -24,8 +25,8 @@ _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side t
 # timer (DELETE, rekey), or the status is written: imported for it and unloaded after, so their
 # bytecode is not in the heap between handshakes (rekeys come hourly). Their interned names stay;
 # the code goes.
-_TRANSIENT = ("ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt", "ike.keys",
-              "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
+_TRANSIENT = ("ike.exchange", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt",
+              "ike.keys", "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
               "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs",
               "ike.names")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
@@ -41,13 +42,21 @@ def unload_transient():
     finds a contiguous block (the hour-of-rekeys peak: -20 KB)."""
     n = 0
     for name in _TRANSIENT:
-        if sys.modules.pop(name, None) is not None:
+        if unload(name):
             n += 1
-            pkg, leaf = name.split(".")
-            if hasattr(sys.modules[pkg], leaf):
-                delattr(sys.modules[pkg], leaf)
     if n:
         gc.collect()
+
+
+def unload(name):
+    """Forget the module `name` (package.module): its code goes once nothing holds it. True if it
+    was loaded."""
+    if sys.modules.pop(name, None) is None:
+        return False
+    pkg, leaf = name.split(".")
+    if hasattr(sys.modules[pkg], leaf):
+        delattr(sys.modules[pkg], leaf)
+    return True
 
 
 class Responder:
@@ -279,14 +288,15 @@ class Responder:
         return msg, payloads
 
     def _request(self, s, data, exchange, msg_id, remote, natt):
-        if msg_id == s.resp_id and s.resp is not None:
-            if s.state == sa_mod.HALF_OPEN:
-                return None
+        if msg_id == s.rx_id - 1 and s.resp is not None:
+            if s.state == sa_mod.HALF_OPEN and s.doomed is None:
+                return None  # a request with the IKE_SA_INIT's message ID
             if natt != s.natt or addr.key(remote) != addr.key(s.remote):
                 # A retransmission from elsewhere: a NAT rebound the peer while our answer was lost
                 # (2.23). Answered where it came from once it proves authentic, as strongSwan does;
-                # the SA itself moves with the peer's next new request.
-                if self._open(s, data)[0] is not None:
+                # the SA itself moves with the peer's next new request. (A failed IKE_AUTH's SA
+                # has no keys left to check that with: not answered.)
+                if s.rx is not None and self._open(s, data)[0] is not None:
                     self.wan.send_ike(s.resp, remote, natt)
                 return None
             self.send(s, s.resp)  # retransmitted request: the same answer, byte for byte
@@ -297,7 +307,7 @@ class Responder:
         if s.state == sa_mod.HALF_OPEN and exchange != const.IKE_AUTH:
             return self.drop("exchange %d before IKE_AUTH dropped" % exchange)
         if s.state != sa_mod.HALF_OPEN and exchange == const.IKE_AUTH:
-            # IKE_AUTH is the second exchange only: its octets (init_req) are gone once authenticated.
+            # IKE_AUTH is the second exchange only: its octets (s.hs) are gone once authenticated.
             return self.drop("IKE_AUTH on the authenticated IKE SA %s dropped" % spi_hex(s.spi_r))
         if s.rx is None:
             return None
@@ -305,64 +315,9 @@ class Responder:
         if msg is None:
             return None
         s.last_rx = time.ticks_ms()
-        self._follow(s, remote, natt)
-        before = list(self.sas)
-        try:
-            self._dispatch(s, exchange, msg_id, msg, payloads)
-        except MemoryError:
-            # The exchange may be half done: rather than keep an SA in a state nobody knows, drop
-            # it (and any SA this request created); the peer starts over.
-            for spi in list(self.sas):
-                if spi not in before:
-                    self.remove(self.sas[spi], "dropped: out of memory")
-            self.remove(s, "dropped: out of memory while handling exchange %d" % exchange)
-            gc.collect()
+        from ike import exchange as x  # the rest: a transient module
+        x.handle(self, s, exchange, msg_id, msg, payloads, remote, natt)
         return None
-
-    def _dispatch(self, s, exchange, msg_id, msg, payloads):
-        if msg.unsupported_critical is not None:
-            _LOG.warn("peer %s sent critical payload type %d we do not support" % (s.name(), msg.unsupported_critical))
-            reply = [message.Notify(0, b"", const.UNSUPPORTED_CRITICAL_PAYLOAD,
-                                    bytes((msg.unsupported_critical,)))]
-        elif exchange == const.IKE_AUTH:
-            from ike import auth
-            reply = auth.handle(self, s, msg, payloads)
-            if s.state != sa_mod.HALF_OPEN:
-                s.settle()
-        elif exchange == const.CREATE_CHILD_SA:
-            from ike import create
-            reply = create.handle(self, s, msg, payloads)
-        elif exchange == const.INFORMATIONAL:
-            from ike import info
-            reply = info.handle(self, s, msg, payloads)
-        else:
-            return self.drop("exchange type %d not supported" % exchange)
-        self._respond(s, exchange, msg_id, reply)
-        if s.doomed:
-            self.remove(s, s.doomed)
-
-    def _follow(self, s, remote, natt):
-        # IKE floats to 4500 in IKE_AUTH; later, a NAT may rebind the peer's port (2.23). ESP follows.
-        if natt == s.natt and addr.key(remote) == addr.key(s.remote):
-            return
-        if s.state != sa_mod.HALF_OPEN and not s.nat:
-            return
-        if s.state != sa_mod.HALF_OPEN:
-            _LOG.info("peer %s moved to %s" % (s.name(), addr.describe(remote)))
-            self.changed()  # the status view shows the new mapping with this request's log lines
-        s.remote = remote
-        s.natt = natt
-        for c in s.children:
-            if c.entry is not None:
-                c.entry.peer = remote
-
-    def _respond(self, s, exchange, msg_id, payloads):
-        m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE, msg_id, payloads)
-        data = s.tx.seal(m)
-        s.resp = data
-        s.resp_id = msg_id
-        s.rx_id = msg_id + 1
-        self.send(s, data)
 
     def send(self, s, data):
         self.wan.send_ike(data, s.remote, s.natt)
@@ -416,7 +371,9 @@ class Responder:
         age = time.ticks_diff(now, s.created)
         if s.state == sa_mod.HALF_OPEN:
             if age >= self.cfg.timers.half_open_timeout * 1000:
-                self.remove(s, "expired half-open (no IKE_AUTH from %s)" % addr.describe(s.remote))
+                # (A failed IKE_AUTH's SA goes silently: its end was logged when it was answered.)
+                self.remove(s, None if s.doomed else
+                            "expired half-open (no IKE_AUTH from %s)" % addr.describe(s.remote))
             return
         if s.state == sa_mod.REKEYED:
             if time.ticks_diff(now, s.rekeyed_at) >= sa_mod.REKEYED_LINGER_MS:
@@ -502,16 +459,9 @@ class Responder:
             self.next_group = None
 
     def shutdown(self):
-        """Tell every peer we are going (DELETE for each IKE SA, sent once: we will not be here for
-        the answer)."""
-        for s in list(self.sas.values()):
-            if s.state in (sa_mod.ESTABLISHED, sa_mod.DELETING) and s.tx is not None:
-                m = message.Message(s.spi_i, s.spi_r, const.INFORMATIONAL, 0, s.tx_id,
-                                    [message.Delete(const.PROTO_IKE, [])])
-                s.tx_id += 1
-                self.send(s, s.tx.seal(m))
-                self.remove(s, "deleted: shutting down")
-        self.flush_status(time.ticks_ms())
+        """Tell every peer we are going (info.py)."""
+        from ike import info
+        info.shutdown(self)
 
 
 def _dead(r, s):

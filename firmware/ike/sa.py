@@ -4,6 +4,7 @@ import time
 
 from micropython import const
 
+from ike import algos
 from ike import message
 
 HALF_OPEN = const(0)    # IKE_SA_INIT answered, IKE_AUTH not yet seen
@@ -30,10 +31,11 @@ class ChildSa:
     def __init__(self, spi_in, spi_out, chosen, local_ts, remote_ts, lifetime):
         self.spi_in = spi_in      # ours: the peer sends ESP with it
         self.spi_out = spi_out    # the peer's: we send ESP with it
-        self.chosen = chosen      # proposal.Chosen (encr, keylen, integ, dh)
+        self.chosen = algos.kept(chosen)  # (encr, keylen, integ, dh), shared
         # The selectors are read only by our rekey of it and the status view: kept as they go on
         # the wire (a TSi payload holding the local ones, a TSr the remote ones), one bytes object
-        # instead of two lists of Selector objects, decoded again there (decode_payloads(PT_TSI, ..)).
+        # instead of two lists of Selector objects, read again there (decode_payloads(PT_TSI, ..),
+        # ts.describe_encoded).
         self.selectors = message.encode_payloads([message.TsI(local_ts), message.TsR(remote_ts)])[1]
         self.lifetime = lifetime
         self.state = ESTABLISHED
@@ -52,49 +54,39 @@ class Request:
         self.sent = time.ticks_ms()
 
 
-class Keys:
-    """What an IKE SA keeps of its IkeKeys once authenticated: SK_d, from which CHILD SA keys and the
-    IKE SA rekey derive. SK_e/SK_a live on in the SK codecs, SK_p was for AUTH only; and an IkeKeys
-    would keep the code of ike.keys (a transient module) alive through its class."""
-
-    def __init__(self, sk_d):
-        self.sk_d = sk_d
-
-
 class IkeSa:
+    # As ChildSa: fields that most SAs never set, or set only late, are class defaults, so that an
+    # established SA's attribute table stays in a smaller size class (23 slots, not 29).
+    peer = None              # config peer, known after IKE_AUTH
+    hs = None                # (Ni, Nr, IKE_SA_INIT request and response octets, SK_pi, SK_pr):
+                             # what IKE_AUTH needs, dropped once it is over (settle)
+    sk_d = None              # SK_d, from which CHILD SA keys and the IKE SA rekey derive
+    nat = False              # a NAT was detected: ESP in UDP, keepalives
+    rx = None                # SkCodec for initiator->responder
+    tx = None
+    rx_id = 0                # next request id expected from the peer; the cached response is for rx_id - 1
+    resp = None              # that response's octets, resent byte for byte on a retransmitted request
+    tx_id = 0                # id of our next request
+    out = None               # Request in flight
+    init_key = None          # SPIi | peer address: finds IKE_SA_INIT retransmits
+    doomed = None            # why to remove it once the current response is sent (a failed
+                             # IKE_AUTH: kept half-open to answer a retransmission, auth.answered)
+    rekeyed_at = None
+    esp_rx = 0               # ESP packets received at the last liveness look
+
     def __init__(self, spi_i, spi_r, remote, natt):
         self.spi_i = spi_i
         self.spi_r = spi_r
         self.remote = remote          # peer's socket address (follows NAT rebinding, 2.23)
         self.natt = natt              # IKE on UDP 4500 with the non-ESP marker
-        self.nat = False              # a NAT was detected: ESP in UDP, keepalives
         self.state = HALF_OPEN
-        self.chosen = None            # IKE proposal
-        self.peer = None              # config peer, known after IKE_AUTH
-        self.ni = None                # the nonces, until IKE_AUTH is done (settle)
-        self.nr = None
-        self.init_req = None          # IKE_SA_INIT octets signed by AUTH (dropped once authenticated)
-        self.init_resp = None
-        self.keys = None              # ike.keys.IkeKeys, then Keys (settle)
-        self.rx = None                # SkCodec for initiator->responder
-        self.tx = None
-        self.rx_id = 0                # next request id expected from the peer
-        self.resp_id = -1             # id of the cached response
-        self.resp = None              # its octets, resent byte for byte on a retransmitted request
-        self.tx_id = 0                # id of our next request
-        self.out = None               # Request in flight
+        self.chosen = None            # IKE proposal (algos.kept: shared)
         self.children = []
         self.created = self.last_rx = time.ticks_ms()
-        self.init_key = None          # SPIi | peer address: finds IKE_SA_INIT retransmits
-        self.doomed = None            # why to remove it once the current response is sent
-        self.rekeyed_at = None
-        self.esp_rx = 0               # ESP packets received at the last liveness look
 
     def settle(self):
         """IKE_AUTH is over (or the SA was made by a rekey): drop what only the handshake needed."""
-        self.ni = self.nr = None
-        if self.keys is not None:
-            self.keys = Keys(self.keys.sk_d)
+        self.hs = None
 
     def name(self):
         return self.peer.name if self.peer is not None else "half-open"

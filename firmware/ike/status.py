@@ -11,7 +11,6 @@ import time
 import log
 from ike import const
 from ike import identity
-from ike import message
 from ike import sa as sa_mod
 from ike import ts
 from net import addr
@@ -50,14 +49,13 @@ def snapshot(r):
             "dh": _DH.get(ch.dh, ch.dh), "age_s": time.ticks_diff(now, s.created) // 1000})
         for c in s.children:
             ch = c.chosen
-            tsi, tsr = message.decode_payloads(const.PT_TSI, c.selectors)[0]
+            local_ts, remote_ts = ts.describe_encoded(c.selectors)
             children.append({
                 "ike_spi_r": identity.hexs(s.spi_r), "spi_in": identity.hexs(c.spi_in),
                 "spi_out": identity.hexs(c.spi_out), "state": sa_mod.STATES[c.state],
                 "encr": _ENCR.get(ch.encr, ch.encr), "keylen": ch.keylen,
                 "integ": _INTEG.get(ch.integ, ch.integ), "dh": _DH.get(ch.dh, ch.dh),
-                "local_ts": [ts.describe_one(x) for x in tsi.selectors],
-                "remote_ts": [ts.describe_one(x) for x in tsr.selectors], "encap": s.nat,
+                "local_ts": local_ts, "remote_ts": remote_ts, "encap": s.nat,
                 "age_s": time.ticks_diff(now, c.created) // 1000,
                 "counters": c.entry.counters if c.entry is not None else {}})
     dp = getattr(r, "dataplane", None)  # main's data plane (ESP engine + LAN gateway), once wired

@@ -62,24 +62,49 @@ def narrow(offered, allowed):
 
 
 def describe_one(s):
-    if s.ts_type != const.TS_IPV4_ADDR_RANGE:
-        return "type-%d selector" % s.ts_type
-    lo = _u32(s.start_addr)
-    hi = _u32(s.end_addr)
+    return _describe(s.ts_type, s.ip_proto, s.start_port, s.end_port, s.start_addr, s.end_addr)
+
+
+def _describe(ts_type, ip_proto, start_port, end_port, start_addr, end_addr):
+    if ts_type != const.TS_IPV4_ADDR_RANGE:
+        return "type-%d selector" % ts_type
+    lo = _u32(start_addr)
+    hi = _u32(end_addr)
     size = hi - lo + 1
     plen = 32
     while plen > 0 and (1 << (32 - plen)) < size:
         plen -= 1
     if lo <= hi and (1 << (32 - plen)) == size and lo & (size - 1) == 0:
-        text = "%s/%d" % (addr.ip_str(s.start_addr), plen)
+        text = "%s/%d" % (addr.ip_str(start_addr), plen)
     else:
-        text = "%s-%s" % (addr.ip_str(s.start_addr), addr.ip_str(s.end_addr))
-    if s.ip_proto:
-        text += "[proto %d" % s.ip_proto
-        if (s.start_port, s.end_port) != (0, 65535):
-            text += " port %d-%d" % (s.start_port, s.end_port)
+        text = "%s-%s" % (addr.ip_str(start_addr), addr.ip_str(end_addr))
+    if ip_proto:
+        text += "[proto %d" % ip_proto
+        if (start_port, end_port) != (0, 65535):
+            text += " port %d-%d" % (start_port, end_port)
         text += "]"
     return text
+
+
+def describe_encoded(b):
+    """A CHILD SA's selectors as it keeps them (sa.ChildSa.selectors: a TSi and a TSr payload as we
+    encoded them) -> (local, remote), each a list of describe_one texts. Read from the octets here:
+    decoding them (message.decode_payloads) would load ike/structs.py, 8 KB, for the status view."""
+    out = []
+    i = 0
+    while i < len(b):
+        end = i + ((b[i + 2] << 8) | b[i + 3])  # generic payload header: the payload's length
+        texts = []
+        j = i + 8  # that header, then the number of selectors and three reserved octets
+        while j < end:
+            n = (b[j + 2] << 8) | b[j + 3]  # type, IP protocol, selector length, ports, addresses
+            a = (n - 8) // 2
+            texts.append(_describe(b[j], b[j + 1], (b[j + 4] << 8) | b[j + 5], (b[j + 6] << 8) | b[j + 7],
+                                   b[j + 8:j + 8 + a], b[j + 8 + a:j + n]))
+            j += n
+        out.append(texts)
+        i = end
+    return out
 
 
 def describe(selectors):

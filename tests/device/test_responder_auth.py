@@ -1,6 +1,8 @@
 # IKE_AUTH with PSK on the responder (firmware/ike/auth.py, child.py): AUTH both ways (checked with
 # the initiator's own RFC 7296 2.15 computation), peer lookup by ID type, the first CHILD SA with
 # narrowing, and every rejection.
+import time
+
 import ike_peer as P
 import log
 from ike import const
@@ -16,7 +18,7 @@ def test_established_with_child_in_sad():
     assert (idr.id_type, bytes(idr.data)) == (const.ID_FQDN, b"branch.example.net")
     s = r.sas[i.spi_r]
     assert s.state == sa_mod.ESTABLISHED and s.peer.name == "hq" and s.natt
-    assert s.init_req is None and s.init_resp is None  # no longer needed once authenticated
+    assert s.hs is None  # the handshake's octets and keys: no longer needed once authenticated
     prop = P.first(p, message.Sa).proposals[0]
     assert len(sad.sas) == 1
     e = sad.sas[bytes(prop.spi)]
@@ -61,10 +63,60 @@ def _auth_refused(**initiator_kw):
 
 def test_wrong_psk_authentication_failed():
     r, sad, lines = _auth_refused(psk=b"not the right key at all 123")
-    assert not r.sas and not sad.sas
+    assert not sad.sas and not r.inits
+    # Kept only to answer a retransmission (see the next test): half-open, no keys left.
+    [s] = r.sas.values()
+    assert s.state == sa_mod.HALF_OPEN and s.rx is None and s.tx is None and s.hs is None and s.sk_d is None
     assert [l for l in lines if "AUTH failed for peer hq (wrong PSK?)" in l], lines
+    assert [l for l in lines if "with half-open closed: authentication failed" in l], lines
     text = "\n".join(lines)
     assert P.PSK.decode() not in text and "".join(["%02x" % b for b in P.PSK]) not in text
+
+
+def test_auth_failed_resent_to_retransmission_then_expires():
+    # RFC 7296 2.1: the peer retransmits IKE_AUTH when our AUTHENTICATION_FAILED is lost; the copy
+    # (same message ID) gets the same answer byte for byte; the SA goes at the half-open timeout.
+    r, wan, sad = P.rig()
+    i = P.Initiator(psk=b"not the right key at all 123")
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    req = i.auth()
+    r.input(req, P.HQ_NATT, True)
+    first, remote, natt = wan.pop()
+    r.input(req, P.HQ_NATT, True)
+    again, remote2, natt2 = wan.pop()
+    assert again == first and (remote2, natt2) == (remote, natt) == (P.HQ_NATT, True)
+    m, p = i.open(again)
+    assert m.is_response and m.msg_id == 1 and P.notify_types(p) == [const.AUTHENTICATION_FAILED]
+    # A retransmission from elsewhere cannot be checked (no keys): not answered.
+    r.input(req, P.HQ, False)
+    assert wan.sent == []
+    assert r.half_open() == 1 and not sad.sas
+    lines = P.capture()
+    s = r.sas[i.spi_r]
+    r.tick()
+    assert i.spi_r in r.sas
+    s.created = time.ticks_add(time.ticks_ms(), -31000)
+    r.tick()
+    log.set_output(None)
+    assert not r.sas and not r.inits
+    assert not [l for l in lines if "expired half-open" in l], lines
+    r.input(req, P.HQ_NATT, True)
+    assert wan.sent == []
+
+
+def test_auth_failed_sa_gives_its_slot_to_a_new_ike_sa_init():
+    r, wan, sad = P.rig(limits={"cookie_threshold": 1, "max_half_open": 1})
+    i = P.Initiator(psk=b"not the right key at all 123")
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    r.input(i.auth(), P.HQ_NATT, True)
+    wan.pop()
+    assert r.half_open() == 1
+    # The limit is reached, but by an SA that only waits for a retransmission: a new handshake
+    # gets through (no cookie asked) and that SA is gone.
+    P.establish(r, wan)
+    assert i.spi_r not in r.sas and len(r.sas) == 1 and len(sad.sas) == 1
 
 
 def test_unknown_identity_authentication_failed():
@@ -91,6 +143,27 @@ def test_traffic_selectors_narrowed():
     i, p = P.establish(r, wan, tsi=("10.10.0.0/16",), tsr=("0.0.0.0/0",))
     assert [ts.describe_one(x) for x in P.first(p, message.TsI).selectors] == ["10.10.1.0/24"]
     assert [ts.describe_one(x) for x in P.first(p, message.TsR).selectors] == ["10.20.1.0/24"]
+
+
+def test_status_names_the_kept_selectors_without_the_payload_codec():
+    r, wan, sad = P.rig(local_ts=["10.20.1.0/24", "10.20.9.7"], remote_ts=["10.10.0.0/16"])
+    i, p = P.establish(r, wan, tsi=("10.10.1.0/24", "10.10.7.0/24"), tsr=("10.20.0.0/16",))
+    from ike import responder
+    from ike import status
+    responder.unload_transient()
+    snap = status.snapshot(r)
+    import sys
+    assert "ike.structs" not in sys.modules
+    [c] = snap["child"]
+    assert c["local_ts"] == ["10.20.1.0/24", "10.20.9.7/32"], c
+    assert c["remote_ts"] == ["10.10.1.0/24", "10.10.7.0/24"], c
+    # Protocol, ports and ranges that are no subnet, as describe_one names them.
+    from ike import message
+    sel = [message.Selector(const.TS_IPV4_ADDR_RANGE, 6, 80, 443, bytes((10, 0, 0, 1)), bytes((10, 0, 0, 9))),
+           message.Selector(const.TS_IPV4_ADDR_RANGE, 17, 0, 65535, bytes((10, 0, 0, 0)), bytes((10, 0, 0, 255)))]
+    b = message.encode_payloads([message.TsI(sel), message.TsR(sel[:1])])[1]
+    assert ts.describe_encoded(b) == [[ts.describe_one(x) for x in sel], [ts.describe_one(sel[0])]]
+    assert ts.describe_encoded(b)[0] == ["10.0.0.1-10.0.0.9[proto 6 port 80-443]", "10.0.0.0/24[proto 17]"]
 
 
 def test_ts_unacceptable_keeps_ike_sa():
