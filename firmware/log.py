@@ -6,8 +6,6 @@
 # The ring is text in one preallocated buffer (RING_BYTES), not a list of strings: the lines kept
 # cost the same heap whatever their number, and keeping one does not leave a long-lived string in
 # the middle of the heap an exchange is using. Lines are decoded only when someone reads them.
-import sys
-
 from micropython import const
 
 ERROR = 0
@@ -24,13 +22,7 @@ _ring_mv = memoryview(_ring)
 _starts = [0] * RING  # byte count (since boot) at which line i starts: _starts[i % RING]
 _end = 0  # bytes written to the ring since boot
 _seq = 0  # lines logged since boot
-
-
-def _out(line):
-    sys.stdout.write(line + "\n")
-
-
-_output = _out
+_output = print  # stdout; print adds the newline without building another string
 
 
 def set_level(name):
@@ -46,7 +38,7 @@ def level():
 def set_output(fn):
     """Send lines to fn(line) instead of stdout (the provisioning channel, tests); None restores."""
     global _output
-    _output = _out if fn is None else fn
+    _output = print if fn is None else fn
 
 
 def enabled(lvl):
@@ -80,25 +72,18 @@ def _keep(line):
     _seq += 1
 
 
-def _line(i):
-    """Line i from the ring, or None once overwritten."""
-    start = _starts[i % RING]
-    stop = _starts[(i + 1) % RING] if i + 1 < _seq else _end
-    if start < _end - RING_BYTES:
-        return None
-    p, q = start % RING_BYTES, stop % RING_BYTES
-    data = bytes(_ring_mv[p:q]) if p < q or start == stop else bytes(_ring_mv[p:]) + bytes(_ring_mv[:q])
-    return str(data, "utf-8")
-
-
 def recent(since=0):
     """(next, lines): lines numbered since..next-1 still in the ring, oldest first. Poll with the
     returned `next` to follow the log."""
     out = []
     for i in range(max(since, _seq - RING, 0), _seq):
-        line = _line(i)
-        if line is not None:
-            out.append(line)
+        start = _starts[i % RING]
+        stop = _starts[(i + 1) % RING] if i + 1 < _seq else _end
+        if start < _end - RING_BYTES:
+            continue  # overwritten
+        p, q = start % RING_BYTES, stop % RING_BYTES
+        data = bytes(_ring_mv[p:q]) if p < q or start == stop else bytes(_ring_mv[p:]) + bytes(_ring_mv[:q])
+        out.append(str(data, "utf-8"))
     return _seq, out
 
 

@@ -45,15 +45,6 @@ def healthy(path=CRASH_FILE):
     set_crashes(0, path)
 
 
-def sleep(ms, wdt=None):
-    while ms > 0:
-        step = min(ms, _SLICE_MS)
-        time.sleep_ms(step)
-        ms -= step
-        if wdt is not None:
-            wdt.feed()
-
-
 def retry(fn, what, wdt=None, first_ms=BACKOFF_FIRST_MS, max_ms=BACKOFF_MAX_MS):
     """fn() until it returns without OSError, sleeping first_ms, 2x, 4x... (at most max_ms) between
     tries; each failure is logged once with its cause."""
@@ -65,7 +56,13 @@ def retry(fn, what, wdt=None, first_ms=BACKOFF_FIRST_MS, max_ms=BACKOFF_MAX_MS):
         except OSError as e:
             tries += 1
             _LOG.warn("%s: %s; try %d failed, next in %d ms" % (what, describe(e), tries, delay))
-            sleep(delay, wdt)
+            ms = delay
+            while ms > 0:  # in slices, feeding the watchdog between them
+                step = min(ms, _SLICE_MS)
+                time.sleep_ms(step)
+                ms -= step
+                if wdt is not None:
+                    wdt.feed()
             delay = min(delay * 2, max_ms)
             continue
         if tries:

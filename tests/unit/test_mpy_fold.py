@@ -202,26 +202,168 @@ PRIVATE = {
 
 def test_private_names_are_shortened_per_module(tmp_path):
     root = tree(tmp_path / "fw", dict(CONSTS, **PRIVATE))
-    tree(tmp_path / "tests", {"t.py": "m._TABLE\n"})  # a test script on the build reaches in: kept
+    tree(tmp_path / "tests", {"t.py": "m._TABLE, m.run\n"})  # a test script on the build reaches in: kept
     short = fold.private_names(root)
-    # Not: a class, an argument or keyword, a name another module (or a test) mentions, a getattr's, an
-    # attribute of another module's class or object.
-    assert short["m.py"] == {"_state": "_0", "_step": "_1", "_go": "_2", "_local": "_3"}
-    assert short["o.py"] == {"_poke": "_0"}
+    # Not: a class, an argument a caller passes by keyword, a name another module (or a test) mentions,
+    # a getattr's, an attribute of another module's class or object.
+    assert short["m.py"] == {"_arg": "_0", "_state": "_1", "_step": "_2", "_go": "_3", "_local": "_4"}
+    assert short["o.py"] == {"_poke": "_0", "x": "_1"}
     assert "n.py" not in short and "ike/const.py" not in short
     src = (root / "m.py").read_text()
     text = fold.shorten(src, short["m.py"])
     assert text.count("\n") == src.count("\n")
-    assert "self._0 += _TABLE[0]" in text and "return getattr(self, \"_field\") + _2(_kw=1)" in text
-    assert "def _2(_kw=0):" in text and '_3 = time.ticks_ms' in text and '"_NAMED"' in text
+    assert "self._1 += _TABLE[0]" in text and "return getattr(self, \"_field\") + _3(_kw=1)" in text
+    assert "def _3(_kw=0):" in text and '_4 = time.ticks_ms' in text and '"_NAMED"' in text
 
 
 def test_a_built_tree_runs_and_maps_its_short_names(tmp_path):
     root = tree(tmp_path / "fw", dict(CONSTS, **PRIVATE))
-    tree(tmp_path / "tests", {"t.py": "m._TABLE\n"})
+    tree(tmp_path / "tests", {"t.py": "m._TABLE, m.run\n"})
     written = mpy.compile_tree(root, tmp_path / "out", keep_py=())
     assert "names.map" not in {p.as_posix() for p in written}  # not a device file
-    assert "m.py _2 _go\n" in (tmp_path / "out" / "names.map").read_text()
+    assert "m.py _3 _go\n" in (tmp_path / "out" / "names.map").read_text()
     p = subprocess.run([MICROPYTHON, "-c", "import m; print(m.run(), m._TABLE, m._SHARED)"],
                        capture_output=True, text=True, env={"MICROPYPATH": str(tmp_path / "out")})
     assert p.stdout.split() == ["10", "(1,", "2)", "3"], p.stderr
+
+
+def test_a_literal_keeps_only_the_private_names_it_could_build(tmp_path):
+    # "%s_x" % k can build a name ending in "_x", "_name" + k one starting with "_name", k + "_r" one
+    # ending in "_r" (not one starting so); "%s_i done" (a log line) builds no name at all, so it keeps no
+    # "_i..." name.
+    root = tree(tmp_path / "fw", dict(CONSTS, **{"m.py": """\
+        def _input():
+            return 1
+
+
+        def _rx():
+            return 4
+
+
+        def _tail_r():
+            return 5
+
+
+        def _load_x():
+            return 2
+
+
+        def _name_ok():
+            return 3
+
+
+        def run(k):
+            built = "%s_i done" % k, "%s_x" % k, "_name" + k, k + "_r"
+            return built, _input() + _load_x() + _name_ok() + _rx() + _tail_r()
+        """}))
+    short = fold.private_names(root)["m.py"]
+    assert "_input" in short and "_rx" in short
+    assert "_load_x" not in short and "_name_ok" not in short and "_tail_r" not in short
+
+
+ARGS = {
+    "m.py": """\
+        import time
+
+        LIMIT = 3
+
+
+        def span(first_ms, last_ms, scale, label, limit, min):
+            return (last_ms - first_ms) * scale, label, limit, min, time.ticks_ms
+
+
+        def tag(item):
+            return "item", item.stamp
+
+
+        def run(sizes):
+            return span(1, sizes, scale=2, label="x", limit=LIMIT, min=0)
+        """,
+    "n.py": """\
+        import m
+
+
+        def go(sizes):
+            return m.span(0, sizes, 1, "y", 0, 0)
+        """,
+}
+
+
+def test_arguments_no_caller_names_are_shortened(tmp_path):
+    root = tree(tmp_path / "fw", dict(CONSTS, **ARGS))
+    tree(tmp_path / "tests", {"t.py": "m.span(0, 1, 2, 'z', 0, first_ms=0), m.run, m.tag, m.LIMIT, n.go\n"})
+    short = fold.private_names(root)
+    # Not: one passed by keyword here (scale, label, limit, min), by a test (first_ms), one that is also a
+    # word of a string, an attribute or a builtin (item, min), or one another module has (sizes: no gain).
+    assert short["m.py"] == {"last_ms": "_0"}
+    assert "n.py" not in short
+    written = mpy.compile_tree(root, tmp_path / "out", keep_py=())
+    assert written
+    p = subprocess.run([MICROPYTHON, "-c", "import m; print(m.run(5)[:4])"], capture_output=True, text=True,
+                       env={"MICROPYPATH": str(tmp_path / "out")})
+    assert p.stdout.split() == ["(8,", "'x',", "3,", "0)"], p.stderr
+
+
+def test_public_names_no_other_source_mentions_are_shortened(tmp_path):
+    root = tree(tmp_path / "fw", dict(CONSTS, **{"m.py": """\
+        LIMIT = 3
+        SPAN = 2
+        NAMED = 1
+
+
+        class Thing:
+            pass
+
+
+        def helper():
+            return SPAN + LIMIT
+
+
+        def write(f):
+            f.write(b"x")
+
+
+        def run():
+            return helper(), getattr(Thing, "NAMED", NAMED), write
+        """, "n.py": """\
+        import m
+        X = m.LIMIT + m.run()[0]
+        """}))
+    tree(tmp_path / "tests", {"t.py": "m.run(), n.X\n"})
+    short = fold.private_names(root)
+    # Not: one another module or a test mentions (LIMIT, run, X), a class, a word of a string, one that is
+    # also an attribute of another object (write: f.write).
+    assert set(short["m.py"]) == {"SPAN", "helper", "f"}
+    mpy.compile_tree(root, tmp_path / "out", keep_py=())
+    p = subprocess.run([MICROPYTHON, "-c", "import n; print(n.X)"], capture_output=True, text=True,
+                       env={"MICROPYPATH": str(tmp_path / "out")})
+    assert p.stdout.split() == ["8"], p.stderr
+
+
+def test_a_private_name_several_modules_keep_to_themselves_is_shortened_in_each(tmp_path):
+    root = tree(tmp_path / "fw", dict(CONSTS, **{"m.py": """\
+        _LOG = 1
+
+
+        class Box:
+            def __init__(self):
+                self._seen = 2
+
+            def seen(self):
+                return self._seen + _LOG
+        """, "n.py": """\
+        import m
+        _LOG = 3
+
+
+        def peek(box):
+            return box._seen + _LOG
+        """, "o.py": """\
+        _LOG = 4
+        _TRACE = 5
+        """}))
+    tree(tmp_path / "tests", {"t.py": "m.Box().seen(), n.peek, o._TRACE\n"})
+    short = fold.private_names(root)
+    # _LOG: each module's own. Not _seen (n reads it on m's object) nor _TRACE (a test names it).
+    assert "_LOG" in short["m.py"] and "_LOG" in short["n.py"] and "_LOG" in short["o.py"]
+    assert "_seen" not in short["m.py"] and "_TRACE" not in short["o.py"]
