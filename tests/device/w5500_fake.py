@@ -10,6 +10,7 @@ SN_MR, SN_CR, SN_IR, SN_SR = 0x00, 0x01, 0x02, 0x03
 RXBUF_SIZE, TXBUF_SIZE = 0x1E, 0x1F
 TX_FSR, TX_RD, TX_WR, RX_RSR, RX_RD, RX_WR = 0x20, 0x22, 0x24, 0x26, 0x28, 0x2A
 SEND_OK = 0x10
+_LOG_FRAMES = 1024  # SPI frames the log keeps
 
 
 class FakeW5500:
@@ -24,7 +25,7 @@ class FakeW5500:
         self.resets = 0
         self.opens = 0
         self.link = True
-        self.log = []                                    # (block, address, write) per SPI frame
+        self.log = []                                    # (block, address, write) per recent SPI frame
         self._reset()
         self._cs = 1
 
@@ -188,6 +189,8 @@ class FakeW5500:
             self._bsb = ctrl >> 3
             self._wr = bool(ctrl & 0x04)
             self.log.append((self._bsb, self._addr, self._wr))
+            if len(self.log) > _LOG_FRAMES:  # a board polls its port for good: keep the recent ones
+                del self.log[:_LOG_FRAMES // 2]
 
     def write(self, buf):
         assert self._cs == 0, "SPI write with CS high"
