@@ -74,6 +74,7 @@ def test_default_heap_is_esp32_budget_and_sigterm_is_graceful(fake_firmware, tmp
     assert words[3] == "__main__" and words[5] == str(root)
     assert words[7].endswith("helper.mpy")  # compiled, not source
     assert "stop line" in out and "SIGINT" not in out
+    assert "does not fit the ESP32's 112 KB yet" in err  # said, while it is true
 
 
 def test_heap_option_sigint_and_exit_code_passed_through(fake_firmware, tmp_path):
@@ -82,6 +83,7 @@ def test_heap_option_sigint_and_exit_code_passed_through(fake_firmware, tmp_path
     rc, out, err = run_cli(fw, tmp_path / "build", root, signal.SIGINT, "--heap", "256k")
     assert 250 * 1024 < int(out.split()[1]) <= 256 * 1024
     assert "stop line" in out and rc == 3
+    assert "does not fit" not in err
 
 
 def test_firmware_not_reading_its_stop_line_gets_sigint(fake_firmware, tmp_path):
