@@ -1,8 +1,8 @@
 # INFORMATIONAL (RFC 7296 1.4, 1.5): the peer's DELETEs and liveness checks, and our own DELETEs on
 # an established SA. The timers that decide when we delete, rekey or check liveness, and the
 # retransmission of our requests, are the responder's (responder.tick); this module is loaded only
-# while an INFORMATIONAL exchange is handled, a DELETE of ours is started or we shut down (a
-# transient module).
+# while an INFORMATIONAL exchange is handled, a DELETE of ours is started or answered (or given up),
+# or we shut down (a transient module).
 import time
 
 import log
@@ -46,28 +46,27 @@ def delete_ike(r, s, why):
     s.state = sa_mod.DELETING
     r.changed()
     _LOG.info("deleting IKE SA %s with peer %s: %s" % (identity.spis(s), s.name(), why))
-
-    def gone(r, s, payloads=None):
-        r.remove(s, "deleted: " + why)
-
     if s.out is not None:
         s.out = None  # a DPD in flight no longer matters
-    r.request(s, const.INFORMATIONAL, [message.Delete(const.PROTO_IKE, [])], gone, gone)
+    r.request(s, const.INFORMATIONAL, [message.Delete(const.PROTO_IKE, [])], sa_mod.DELETE, (None, why))
 
 
 def delete_child(r, s, c, why):
     c.state = sa_mod.DELETING
     r.changed()
+    r.request(s, const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [c.spi_in])], sa_mod.DELETE, (c, why))
 
-    def gone(r, s, payloads):
-        if c in s.children:
-            r.remove_child(s, c, "deleted: " + why)
 
-    def timeout(r, s):
-        r.remove(s, "deleted: peer did not answer the DELETE for CHILD SA %s"
-                 % identity.hexs(c.spi_in))
-
-    r.request(s, const.INFORMATIONAL, [message.Delete(const.PROTO_ESP, [c.spi_in])], gone, timeout)
+def answered(r, s, arg, payloads):
+    """The peer's answer to our DELETE (payloads), or None: it never came. arg: (the CHILD SA, or None
+    for the IKE SA; why it is deleted)."""
+    c, why = arg
+    if c is None:
+        r.remove(s, "deleted: " + why)  # answered or not
+    elif payloads is None:
+        r.remove(s, "deleted: peer did not answer the DELETE for CHILD SA %s" % identity.hexs(c.spi_in))
+    elif c in s.children:
+        r.remove_child(s, c, "deleted: " + why)
 
 
 def shutdown(r):

@@ -61,14 +61,7 @@ def start(r, s, c, group=None):
     c.rekey_due = False
     c.collision = None
     _LOG.info("rekeying CHILD SA %s_i with peer %s" % (_hex(c.spi_in), s.name()))
-
-    def reply(r, s, payloads):
-        done(r, s, c, spi_in, ni, kp, payloads)
-
-    def timeout(r, s):
-        r.remove(s, "deleted: peer did not answer our CHILD SA rekey")
-
-    r.request(s, const.CREATE_CHILD_SA, p, reply, timeout)
+    r.request(s, const.CREATE_CHILD_SA, p, sa_mod.REKEY_CHILD, (c, spi_in, ni, kp))
 
 
 def _give_up(r, c, why, retry):
@@ -80,7 +73,13 @@ def _give_up(r, c, why, retry):
     r.changed()
 
 
-def done(r, s, c, spi_in, ni, kp, payloads):
+def answered(r, s, arg, payloads):
+    """The peer's answer to our rekey of CHILD SA c (payloads), or None: it never came. arg is what
+    start kept for it: (c, our new SPI, Ni, our DH keypair or None)."""
+    if payloads is None:
+        r.remove(s, "deleted: peer did not answer our CHILD SA rekey")
+        return
+    c, spi_in, ni, kp = arg
     if c not in s.children:
         return  # the peer deleted it meanwhile
     sa_p = nonce = ke = tsi = tsr = None

@@ -324,12 +324,13 @@ class Responder:
 
     # ---- our requests -------------------------------------------------------------------------
 
-    def request(self, s, exchange, payloads, on_reply=None, on_timeout=None):
-        """Send a request of ours on an established SA; False if one is already in flight."""
+    def request(self, s, exchange, payloads, then=None, arg=None):
+        """Send a request of ours on an established SA; False if one is already in flight. then, arg:
+        where its answer goes (sa.Request); none: a liveness check."""
         if s.out is not None:
             return False
         m = message.Message(s.spi_i, s.spi_r, exchange, 0, s.tx_id, payloads)
-        s.out = sa_mod.Request(s.tx_id, s.tx.seal(m), on_reply, on_timeout)
+        s.out = sa_mod.Request(s.tx_id, s.tx.seal(m), then, arg)
         s.tx_id += 1
         self.send(s, s.out.data)
         return True
@@ -343,9 +344,22 @@ class Responder:
             return None
         s.out = None
         s.last_rx = time.ticks_ms()
-        if out.on_reply is not None:
-            out.on_reply(self, s, payloads)
+        self._answered(s, out, payloads)
         return None
+
+    def _answered(self, s, out, payloads):
+        """Our request `out` was answered (payloads) or given up (None): on to its handler, whose
+        module is imported only now (sa.Request.then)."""
+        then = out.then
+        if then == sa_mod.REKEY_CHILD:
+            from ike import rekey_child
+            rekey_child.answered(self, s, out.arg, payloads)
+        elif then == sa_mod.DELETE:
+            from ike import info
+            info.answered(self, s, out.arg, payloads)
+        elif payloads is None:  # a liveness check (whose answer needs nothing more) not answered
+            self.remove(s, "deleted: dead peer (no answer to a liveness check and %d retransmits)"
+                        % self.cfg.timers.retransmit_tries)
 
     # ---- timers -------------------------------------------------------------------------------
 
@@ -388,10 +402,7 @@ class Responder:
             if time.ticks_diff(now, out.sent) >= delay:
                 if out.tries > t.retransmit_tries:
                     s.out = None
-                    if out.on_timeout is not None:
-                        out.on_timeout(self, s)
-                    else:
-                        self.remove(s, "deleted: peer not responding after %d retransmits" % (out.tries - 1))
+                    self._answered(s, out, None)
                     return
                 out.tries += 1
                 out.sent = now
@@ -431,17 +442,21 @@ class Responder:
                 return
         delay = peer.dpd_delay * 1000
         if delay and time.ticks_diff(now, s.last_rx) >= delay:
-            # ESP from the peer is as good a sign of life as IKE (RFC 7296 1.4 / 2.4).
+            # ESP from the peer is as good a sign of life as IKE (RFC 7296 1.4 / 2.4): the inbound
+            # packets of its CHILD SAs, read from the SAD's counter slots (counter and running
+            # total) rather than Sa.counters, which builds a dict of all eleven counters.
+            from ipsec.sad import BASE, PACKETS_IN
             n = 0
             for c in s.children:
-                if c.entry is not None:
-                    n += c.entry.counters.get("packets_in", 0)
+                e = c.entry
+                if e is not None:
+                    n += e.c[PACKETS_IN] + e.c[BASE + PACKETS_IN]
             if n != s.esp_rx:
                 s.esp_rx = n
                 s.last_rx = now
                 return
             _LOG.debug("peer %s silent for %d s: liveness check" % (s.name(), delay // 1000))
-            self.request(s, const.INFORMATIONAL, [], None, _dead)
+            self.request(s, const.INFORMATIONAL, [])
 
     def _precompute(self):
         # One keypair of the group the next handshake will most likely use, made while idle (never
@@ -462,11 +477,6 @@ class Responder:
         """Tell every peer we are going (info.py)."""
         from ike import info
         info.shutdown(self)
-
-
-def _dead(r, s):
-    r.remove(s, "deleted: dead peer (no answer to a liveness check and %d retransmits)"
-             % r.cfg.timers.retransmit_tries)
 
 
 def spi_hex(spi):

@@ -42,14 +42,22 @@ class ChildSa:
         self.created = time.ticks_ms()
 
 
+# Where the answer to a request of ours, or its timeout, goes (Request.then; responder._answered).
+# A code, not a function: the handler's module is imported when the answer comes, so a request in
+# flight holds no code of a transient module (a CHILD SA rekey's ~9 KB, a DELETE's ~3.5 KB), and
+# requests started on different ticks do not keep a copy each.
+REKEY_CHILD = const(1)  # rekey_child.answered
+DELETE = const(2)       # info.answered
+
+
 class Request:
     """One request of ours in flight (we may have one outstanding per IKE SA: window size 1)."""
 
-    def __init__(self, msg_id, data, on_reply, on_timeout):
+    def __init__(self, msg_id, data, then, arg):
         self.msg_id = msg_id
         self.data = data
-        self.on_reply = on_reply
-        self.on_timeout = on_timeout
+        self.then = then  # REKEY_CHILD, DELETE, or None: a liveness check (responder._answered)
+        self.arg = arg    # what the handler needs, e.g. the CHILD SA
         self.tries = 1
         self.sent = time.ticks_ms()
 

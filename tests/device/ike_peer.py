@@ -14,6 +14,7 @@ from ike import proposal
 from ike import responder
 from ike import sk
 from ike import ts
+from ipsec import sad as sad_mod
 from net import addr
 
 PSK = b"correct horse battery staple 42"
@@ -60,9 +61,13 @@ class FakeWan:
 class FakeSadEntry:
     def __init__(self, args):
         self.args = args
-        self.counters = {"packets_in": 0}
+        self.c = [0] * (sad_mod.BASE + sad_mod.TRAFFIC)  # the slots of ipsec/sad.py Sa.c the responder reads
         self.peer = args["peer"]
         self.spi_in = args["spi_in"]
+
+    @property
+    def counters(self):
+        return {"packets_in": self.c[sad_mod.PACKETS_IN] + self.c[sad_mod.BASE + sad_mod.PACKETS_IN]}
 
 
 class FakeSad:

@@ -1,10 +1,12 @@
 # CHILD SA rekeys we start (firmware/ike/rekey_child.py) at soft expiry, and the collision with a
 # rekey the peer starts at the same time (RFC 7296 2.8.1): which new SA stays is decided by the
 # lowest of the four nonces, the same way on both sides.
+import gc
 import os
 import time
 
 import ike_peer as P
+import log
 from crypto import dh
 from ike import const
 from ike import keys
@@ -146,3 +148,58 @@ def test_peer_deletes_child_during_our_rekey():
     assert [bytes(x) for x in P.first(p2, message.Delete).spis] == [old.spi_in]
     r.input(resp, P.HQ_NATT, True)
     assert wan.sent == []  # nothing old left to delete
+
+
+def held():
+    gc.collect()
+    return gc.mem_alloc()
+
+
+def test_requests_in_flight_hold_no_exchange_code():
+    # Our rekey and our DELETE wait for the answer with what they need, not with the code of
+    # rekey_child.py or info.py: those are unloaded after the tick that starts them (~9 and ~3.6 KB,
+    # and a rekey started on a later tick would load a second copy).
+    r, wan, sad = P.rig(child_lifetime=60)
+    i, m, p, s = due(r, wan, P.Initiator())
+    r.input(answer(i, m, p)[0], P.HQ_NATT, True)  # one whole rekey first: the names are all interned
+    m, p = i.open(wan.pop()[0])
+    r.input(i.answer(m, [message.Delete(const.PROTO_ESP, [i.child_spi])]), P.HQ_NATT, True)
+    c = s.children[0]
+    before = held()
+    c.created = ago(56000)
+    r.tick()
+    assert s.out is not None and held() - before < 3072  # the request, Ni, the DH keypair
+    s.out = None
+    c.state = sa_mod.ESTABLISHED
+    wan.sent.clear()
+    before = held()
+    c.expired = "hard"
+    r.tick()
+    assert s.out is not None and held() - before < 1024
+
+
+def test_unanswered_rekey_then_unanswered_delete_remove_the_ike_sa():
+    # The handlers of our requests are found when the answer is given up (sa.Request.then).
+    timers = {"retransmit_timeout_ms": 100, "retransmit_base_pct": 100, "retransmit_tries": 1}
+    for delete in (False, True):
+        r, wan, sad = P.rig(child_lifetime=60, timers=timers)
+        i, p = P.establish(r, wan)
+        s = r.sas[i.spi_r]
+        c = s.children[0]
+        if delete:
+            c.expired = "hard"
+        else:
+            c.created = ago(56000)
+        lines = P.capture()
+        try:
+            r.tick()
+            s.out.sent = ago(100)
+            r.tick()  # the one retransmit
+            s.out.sent = ago(100)
+            r.tick()
+        finally:
+            log.set_output(None)
+        assert len(wan.sent) == 2 and not r.sas and not sad.sas
+        why = ("the DELETE for CHILD SA %s" % "".join(["%02x" % b for b in c.spi_in]) if delete
+               else "our CHILD SA rekey")
+        assert [x for x in lines if "deleted: peer did not answer " + why in x], lines
