@@ -159,7 +159,7 @@ def safe_mode(hw, why):
     if hw is not None:
         hw.led(True)
     import provision
-    return provision.serve(ROOT, why)
+    return provision.serve(ROOT, why, hw.stop_fd() if hw is not None else None)
 
 
 def start(crashes):

@@ -296,15 +296,19 @@ class Console:
         board.restart()
 
 
-def serve(root, reason):
+def serve(root, reason, stop_fd=None):
     """Console-only mode (safe mode: not provisioned, a crash loop, the button): answer the
-    provisioning protocol until reset. If the console closes (the unix port's stdin at EOF) the sim
-    board idles until SIGINT."""
+    provisioning protocol until reset, or until a byte on the board's stop line (stop_fd, as in
+    main.Board; then 0). If the console closes (the unix port's stdin at EOF) the sim board idles."""
     poller = select.poll()
     c = Console(poller, None, root, reason)
     c.register()
+    stop = select.poll()  # the stop line alone, for when the console is closed
+    if stop_fd is not None:
+        poller.register(stop_fd, select.POLLIN)
+        stop.register(stop_fd, select.POLLIN)
     while True:
-        if c.closed:
-            time.sleep_ms(1000)
-        elif poller.poll(1000):
+        for ev in stop.poll(1000) if c.closed else poller.poll(1000):
+            if ev[0] == stop_fd:
+                return 0
             c.handle()

@@ -80,7 +80,7 @@ def handle(r, s, msg, payloads):
     s.state = sa_mod.ESTABLISHED
     # init_key stays registered: a late copy of the IKE_SA_INIT must not open a second SA.
     # The handshake's octets and keys go now, not after the CHILD SA's negotiation (heap peak).
-    s.settle()
+    s.hs = None
     init_req = init_resp = None
     r.changed()
     r.counters["established"] += 1

@@ -125,8 +125,6 @@ class Responder:
         if init_key is not None:
             sa.init_key = init_key
             self.inits[init_key] = sa
-        if sa.state != sa_mod.HALF_OPEN:
-            sa.settle()  # made by an IKE SA rekey: established at once
         self.changed()
 
     def remove(self, sa, why):
@@ -443,14 +441,12 @@ class Responder:
         delay = peer.dpd_delay * 1000
         if delay and time.ticks_diff(now, s.last_rx) >= delay:
             # ESP from the peer is as good a sign of life as IKE (RFC 7296 1.4 / 2.4): the inbound
-            # packets of its CHILD SAs, read from the SAD's counter slots (counter and running
-            # total) rather than Sa.counters, which builds a dict of all eleven counters.
-            from ipsec.sad import BASE, PACKETS_IN
+            # packets of its CHILD SAs (Sa.count, not Sa.counters, which builds a dict of all eleven).
+            from ipsec.sad import PACKETS_IN
             n = 0
             for c in s.children:
-                e = c.entry
-                if e is not None:
-                    n += e.c[PACKETS_IN] + e.c[BASE + PACKETS_IN]
+                if c.entry is not None:
+                    n += c.entry.count(PACKETS_IN)
             if n != s.esp_rx:
                 s.esp_rx = n
                 s.last_rx = now

@@ -67,7 +67,7 @@ class IkeSa:
     # established SA's attribute table stays in a smaller size class (23 slots, not 29).
     peer = None              # config peer, known after IKE_AUTH
     hs = None                # (Ni, Nr, IKE_SA_INIT request and response octets, SK_pi, SK_pr):
-                             # what IKE_AUTH needs, dropped once it is over (settle)
+                             # what IKE_AUTH needs, dropped once it is over
     sk_d = None              # SK_d, from which CHILD SA keys and the IKE SA rekey derive
     nat = False              # a NAT was detected: ESP in UDP, keepalives
     rx = None                # SkCodec for initiator->responder
@@ -91,10 +91,6 @@ class IkeSa:
         self.chosen = None            # IKE proposal (algos.kept: shared)
         self.children = []
         self.created = self.last_rx = time.ticks_ms()
-
-    def settle(self):
-        """IKE_AUTH is over (or the SA was made by a rekey): drop what only the handshake needed."""
-        self.hs = None
 
     def name(self):
         return self.peer.name if self.peer is not None else "half-open"

@@ -157,12 +157,16 @@ class Sa:
         self.c = cnt = [0] * _SLOTS
         cnt[_T] = now
 
+    def count(self, i):
+        """Counter i (PACKETS_IN, ...) over the SA's life: the engine's count and its running total."""
+        cnt = self.c
+        return cnt[i] + (cnt[BASE + i] if i < TRAFFIC else 0)
+
     @property
     def counters(self):
         d = {}
-        cnt = self.c
         for i in range(len(COUNTERS)):
-            d[COUNTERS[i]] = cnt[i] + (cnt[BASE + i] if i < TRAFFIC else 0)
+            d[COUNTERS[i]] = self.count(i)
         return d
 
     @property

@@ -229,6 +229,13 @@ def _short_names():
             yield "_" + "".join(t)
 
 
+def _docstrings(tree):
+    """ids of the docstring constants of a module, its classes and functions (not strings the code uses)."""
+    return {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
+            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+
+
 def _renamable(tree):
     """The private names a module binds that may take another name: a leading underscore (not a dunder),
     bound by an assignment or a def (module level, local, or an attribute of self); never a class (its
@@ -236,9 +243,7 @@ def _renamable(tree):
     string (a getattr), an attribute set on another object, or an attribute or method of a class derived
     from another module's (which has its own short names). (names, string literals as (text, side): side
     "head" for the left operand of a +, "tail" for the right one, else None)."""
-    docs = {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
-            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docs = _docstrings(tree)
     bound, keep, strings = set(), set(), []
     sides = {}
     for node in ast.walk(tree):
@@ -330,9 +335,7 @@ def _parameters(tree):
     the module also uses otherwise than as a variable: an attribute, a keyword, a word of a string, an
     import, a global or nonlocal, a class, a builtin, or a name bound at module or class level (another
     module may reach those); renaming is by token, so every use of it in the module changes together."""
-    docs = {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.body
-            and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    docs = _docstrings(tree)
     args = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)} - {"self"}
     keep = set(dir(builtins))
     for node in ast.walk(tree):
@@ -401,9 +404,10 @@ def _plan(root, stamp):
     for ws in list(words.values()) + [set(_WORD.findall(t)) for t in mentions]:
         for w in ws:
             said[w] = said.get(w, 0) + 1
-    plan, parsed = {}, {}
+    plan, parsed, trees = {}, {}, {}
     for rel, text in files.items():
-        parsed[rel] = _renamable(ast.parse(text, rel))
+        trees[rel] = ast.parse(text, rel)
+        parsed[rel] = _renamable(trees[rel])
     # Names built at run time ("op_" + name, x + "_r", "%s_r" % x): a literal whose first run of
     # identifier characters could start a name ("op_") keeps the private names that start so, one whose
     # last run could end a name ("_r") those that end so. A run is what lies between the literal's ends
@@ -427,7 +431,7 @@ def _plan(root, stamp):
     own = {}  # word -> the modules where it is such a name
     for rel, text in files.items():
         names, strings = parsed[rel]
-        foreign = {n.attr for n in ast.walk(ast.parse(text, rel)) if isinstance(n, ast.Attribute)
+        foreign = {n.attr for n in ast.walk(trees[rel]) if isinstance(n, ast.Attribute)
                    and not (isinstance(n.value, ast.Name) and n.value.id == "self")}
         for n in names - foreign - {w for s, _ in strings for w in _WORD.findall(s)}:
             own.setdefault(n, set()).add(rel)
@@ -436,13 +440,13 @@ def _plan(root, stamp):
     for rel, text in files.items():
         names, strings = parsed[rel]
         if rel not in consts:  # their names are what the folder looks up
-            names = names | _public(ast.parse(text, rel))
+            names = names | _public(trees[rel])
         in_strings = {w for s, _ in strings for w in _WORD.findall(s)}
         names = {n for n in names if (said[n] == 1 or n in apart) and n not in in_strings
                  and not any(n.startswith(p) for p in heads) and not any(n.endswith(p) for p in tails)}
         others = [ws for r, ws in code.items() if r != rel]
         own = _named(text)
-        names |= {a for a in _parameters(ast.parse(text, rel))
+        names |= {a for a in _parameters(trees[rel])
                   if not any(a in ws for ws in others) and sum(a in ws for ws in named) == (a in own)}
         order = []
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):

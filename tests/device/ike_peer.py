@@ -59,6 +59,8 @@ class FakeWan:
 
 
 class FakeSadEntry:
+    count = sad_mod.Sa.count  # the SAD's own reading of the counter slots
+
     def __init__(self, args):
         self.args = args
         self.c = [0] * (sad_mod.BASE + sad_mod.TRAFFIC)  # the slots of ipsec/sad.py Sa.c the responder reads
@@ -67,7 +69,7 @@ class FakeSadEntry:
 
     @property
     def counters(self):
-        return {"packets_in": self.c[sad_mod.PACKETS_IN] + self.c[sad_mod.BASE + sad_mod.PACKETS_IN]}
+        return {"packets_in": self.count(sad_mod.PACKETS_IN)}
 
 
 class FakeSad:
