@@ -81,7 +81,8 @@ class Device:
         self.root = Path(root)
         self.build = build or sim.build_firmware()
         self.console = self.root / "console.log"
-        e = dict(os.environ, MICROPYPATH=str(self.build) + ("" if script is None else ":" + str(DEVICE_TESTS)))
+        e = dict(os.environ, MICROPYPATH=sim.micropypath(self.root, self.build)
+                 + ("" if script is None else ":" + str(DEVICE_TESTS)))
         e.update(env or {})
         self._log = open(self.console, "wb")  # this start's console only
         # stdin a pipe nobody writes: a quiet serial line (at EOF the provisioning console would load)

@@ -110,6 +110,27 @@ def build_firmware(src=None, build_root=None):
     return out
 
 
+# The board finds its modules through root/lib, a link to the build: a module's path (its __file__,
+# interned for good when it loads) is then "lib/ike/sa.mpy", near a chip's "ike/sa.mpy" (its
+# filesystem's root is on sys.path), not the build's absolute path (~35 bytes of heap more per module).
+LIB = "lib"
+
+
+def micropypath(root, build):
+    """The MICROPYPATH for a board running in `root` (its cwd) on `build`: LIB, a link in root to the
+    build (made, or moved to this build); the build's own path if root has a LIB of its own."""
+    link, build = Path(root) / LIB, str(Path(build).resolve())
+    if link.is_symlink() and os.readlink(link) == build:
+        return LIB
+    if link.exists() and not link.is_symlink():
+        return build
+    tmp = Path(root) / (".%s.%d" % (LIB, os.getpid()))
+    tmp.unlink(missing_ok=True)
+    os.symlink(build, tmp)
+    os.replace(tmp, link)  # in one step: another board process may be reading it
+    return LIB
+
+
 class Firmware(subprocess.Popen):
     """A firmware process with a stop line: a pipe whose read end the firmware's loop polls
     ($BRANCHGATE_STOP_FD), the graceful stop (DELETE to every peer, exit 0). The unix port raises SIGINT's
@@ -180,7 +201,7 @@ def run(args):
               "not fit the ESP32's 112 KB yet, and on this 64-bit sim needs ~%dk for 4 IKE x 2 CHILD SAs "
               "(make bench BENCH=heap); --heap 256k runs tunnels" % (args.heap, NEEDED_HEAP_KB),
               file=sys.stderr, flush=True)
-    env = dict(os.environ, MICROPYPATH=str(build_dir))
+    env = dict(os.environ, MICROPYPATH=micropypath(root, build_dir))
     state = {"child": None, "stopping": False}
 
     def forward(signum, frame):

@@ -82,7 +82,7 @@ def mpy_sizes(build):
 
 def run_mp(build, args, root, timeout=120):
     return subprocess.run([MICROPYTHON, "-X", "heapsize=4m", str(HERE / "mp_heap.py"), *args], cwd=str(root),
-                          env=dict(os.environ, MICROPYPATH=str(build)), capture_output=True, text=True,
+                          env=dict(os.environ, MICROPYPATH=sim.micropypath(root, build)), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -113,7 +113,7 @@ def live_heap(build, root, wan):
     log = root / "mp_heap.log"
     with open(log, "w") as out:
         p = subprocess.Popen([MICROPYTHON, "-X", "heapsize=4m", str(HERE / "mp_heap.py"), "board"], cwd=str(root),
-                             env=dict(os.environ, MICROPYPATH=str(build)), stdin=subprocess.PIPE, stdout=out,
+                             env=dict(os.environ, MICROPYPATH=sim.micropypath(root, build)), stdin=subprocess.PIPE, stdout=out,
                              stderr=subprocess.STDOUT)
     hqs = []
     try:

@@ -72,7 +72,9 @@ def test_default_heap_is_esp32_budget_and_sigterm_is_graceful(fake_firmware, tmp
     words = out.split()
     assert 110 * 1024 < int(words[1]) <= 112 * 1024  # GC total: the heap less its block table
     assert words[3] == "__main__" and words[5] == str(root)
-    assert words[7].endswith("helper.mpy")  # compiled, not source
+    # Compiled, not source, and found through root/lib as a chip keeps its modules in /lib: each
+    # module's path is interned when it loads, so it should not be the build's absolute path.
+    assert words[7] == "lib/helper.mpy"
     assert "stop line" in out and "SIGINT" not in out
     assert "does not fit the ESP32's 112 KB yet" in err  # said, while it is true
 
@@ -93,6 +95,19 @@ def test_firmware_not_reading_its_stop_line_gets_sigint(fake_firmware, tmp_path)
     rc, out, err = run_cli(fw, tmp_path / "build", root, signal.SIGTERM)
     assert rc == 0 and "SIGINT" in out and "stop line" not in out
     assert time.monotonic() - t >= sim.STOP_GRACE_S
+
+
+def test_module_path_link_follows_the_build_and_spares_a_real_lib(tmp_path):
+    a, b, root = tmp_path / "a", tmp_path / "b", tmp_path / "root"
+    for d in (a, b, root):
+        d.mkdir()
+    assert sim.micropypath(root, a) == sim.LIB and (root / sim.LIB).resolve() == a.resolve()
+    assert sim.micropypath(root, a) == sim.LIB  # found as it is
+    assert sim.micropypath(root, b) == sim.LIB and (root / sim.LIB).resolve() == b.resolve()
+    (root / sim.LIB).unlink()
+    (root / sim.LIB).mkdir()  # the root's own directory: left alone, the build found by its own path
+    assert sim.micropypath(root, a) == str(a.resolve())
+    assert (root / sim.LIB).is_dir() and not (root / sim.LIB).is_symlink()
 
 
 def test_build_is_reused_and_follows_sources(fake_firmware, tmp_path):
