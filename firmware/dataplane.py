@@ -18,7 +18,6 @@
 # Without a LAN port (host mode) the tunnel ends at the device: the gateway answers echo requests
 # to its addresses through the tunnel and drops the rest, counted.
 import gc
-import select
 import time
 
 from micropython import const
@@ -30,8 +29,11 @@ from net import ipv4
 _KEEPALIVE_MS = const(20000)    # RFC 3948 2.3: a 0xFF keepalive after this long without ESP out
 _ETH_MTU = const(1500)          # the WAN's path MTU (Ethernet; lwIP does no IP fragmentation)
 _FRAME_IP = const(1522)         # the gateway's frame buffers after their Ethernet header
-_LAN_BUDGET = const(16)         # frames handled per poll event: the WAN gets its turn in between
-_WAN_BUDGET = const(16)         # datagrams read from UDP 4500 per poll event, likewise
+# Frames handled per poll event (the WAN gets its turn in between), and datagrams read from UDP 4500
+# per poll event, likewise: each event costs the loop a round of timers (~35 us on the sim board
+# with one tunnel), 1 us a packet in batches of 32 (~1.5 ms of traffic) against 2 in batches of 16.
+_LAN_BUDGET = const(32)
+_WAN_BUDGET = const(32)
 _TICK_MS = const(1000)
 
 
@@ -61,9 +63,6 @@ class DataPlane:
         self._tick_t = time.ticks_ms()
         fw.tunnel_out = self._to_tunnel
         wan.on_esp = self._from_tunnel
-        # Is another datagram waiting on UDP 4500? ipoll(0) answers without blocking or allocating.
-        self._natt = select.poll()
-        self._natt.register(wan.s4500, select.POLLIN)
 
     def register(self, poller, flags):
         if self.pollable is not None:
@@ -76,18 +75,7 @@ class DataPlane:
     def wan_input(self):
         """UDP 4500 is readable: read what waits there (ESP, and IKE behind the non-ESP marker) in one
         go, as poll() costs the loop a round of timers each time."""
-        wan = self.wan
-        sock = wan.s4500
-        wan.handle(sock)
-        for _ in range(_WAN_BUDGET - 1):
-            if not self._waiting():
-                return
-            wan.handle(sock)
-
-    def _waiting(self):
-        for _ in self._natt.ipoll(0):
-            return True
-        return False
+        self.wan.natt_batch(_WAN_BUDGET)
 
     def _to_tunnel(self, ip, n):
         v = self.eng.seal(ip, n)

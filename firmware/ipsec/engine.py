@@ -26,16 +26,18 @@
 #   decrypts the received IV block first (output thrown away) so the chain continues from it.
 # - An SA keeps its four HMAC key blocks in one bytearray; each packet copies them into the engine's
 #   own, which has a view per block for hashlib (views per SA would cost more than the copy).
-# - Sequence numbers are 16-bit halves (31-bit small ints on the ESP32), written with pack_into.
+# - Sequence numbers are 16-bit halves (31-bit small ints on the ESP32).
+# - The byte work of every packet (trailer, sequence number, ICV compare, trailer and inner header
+#   checks, the selectors, the replay window) is viper code: machine code with no call frame on the
+#   heap. Under CPython (tests/shims) it runs as plain Python.
 import hashlib
-import struct
 
 import micropython
 from micropython import const
 
 from ipsec import replay
-from ipsec.sad import (BYTES_IN, BYTES_OUT, DUMMY_DROPS, EXPIRED_DROPS, ICV_FAILURES, LIM, PACKETS_IN,
-                        PACKETS_OUT, PAD_ERRORS, POLICY_DROPS, PROTO_DROPS, REPLAY_DROPS, SEQ_HI, SEQ_LO)
+from ipsec.sad import (DUMMY_DROPS, EXPIRED_DROPS, ICV_FAILURES, LIM, PACKETS_IN, PACKETS_OUT,
+                        PAD_ERRORS, POLICY_DROPS, PROTO_DROPS, REPLAY_DROPS, SEQ_HI, SEQ_LO, match)
 from net import const as c
 
 _ICV = const(16)                    # AUTH_HMAC_SHA2_256_128: the first 16 bytes of the HMAC
@@ -47,6 +49,13 @@ _IV_SALT = const(20)                # IV slot: salt at 8..19, sequence number at
 _HMAC_BLOCK = const(64)             # SHA-256 block size: one HMAC key block (Sa.k[2] holds four)
 _OUT = const(0)                     # Engine._kv: outbound ipad, opad at 0, 1; inbound at 2, 3
 _IN = const(2)
+# net/const.py's values the viper helpers use, as literals (viper compares machine ints, not module
+# attributes): next headers IPv4 and none, the trailer's length, IPv4's version and header length.
+_IPIP = const(4)
+_NO_NEXT = const(59)
+_TRAILER = const(2)
+_IPV4 = const(4)
+_IP_HDR = const(20)
 
 # open() returns the inner packet's length, or one of these (REASONS[-code] names it).
 DROP_MALFORMED = const(-1)          # not a whole ESP packet
@@ -59,6 +68,7 @@ DROP_DUMMY = const(-7)
 DROP_PROTO = const(-8)
 DROP_POLICY = const(-9)
 REASONS = ("", "malformed", "no_sa", "expired", "replay", "icv", "pad", "dummy", "proto", "policy")
+_len = len      # a module global is found faster than the builtin (ipsec/sad.py)
 
 
 def inner_mtu(path_mtu, encap=True):
@@ -80,21 +90,56 @@ def _diff(a, ao: int, b, n: int) -> int:
 
 
 @micropython.viper
-def _pad(buf, o: int, k: int):
-    """buf[o:o+k] = the padding 1, 2, ..., k (RFC 4303 2.4)."""
+def _trailer(buf, o: int, k: int):
+    """buf[o:o+k+2] = the padding 1, 2, ..., k, the pad length k and next header IPv4 (RFC 4303
+    2.4-2.6)."""
     p = ptr8(buf)
     for i in range(k):
         p[o + i] = i + 1
+    p[o + k] = k
+    p[o + k + 1] = _IPIP
 
 
 @micropython.viper
-def _pad_diff(buf, o: int, k: int) -> int:
-    """Zero iff buf[o:o+k] is the padding 1, 2, ..., k (RFC 4303 2.4), in constant time."""
+def _inner(buf, end: int) -> int:
+    """The decrypted plaintext buf[0:end]: the inner IPv4 packet's length, or DROP_PAD (padding not
+    1, 2, ..., checked in constant time), DROP_DUMMY (next header 59), DROP_PROTO (another next
+    header, or not a whole IPv4 header inside)."""
     p = ptr8(buf)
+    k = p[end - 2]
+    n = end - _TRAILER - k
+    if n < 0:
+        return DROP_PAD
     d = 0
     for i in range(k):
-        d |= p[o + i] ^ (i + 1)
-    return d
+        d |= p[n + i] ^ (i + 1)
+    if d:
+        return DROP_PAD
+    nh = p[end - 1]
+    if nh != _IPIP:
+        # IPv6 (next header 41) would branch here; until then it is dropped like any other.
+        return DROP_DUMMY if nh == _NO_NEXT else DROP_PROTO
+    if n < _IP_HDR:
+        return DROP_PROTO
+    hl = (p[0] & 0x0F) << 2
+    total = (p[2] << 8) | p[3]
+    if p[0] >> 4 != _IPV4 or hl < _IP_HDR or hl > total or total > n:
+        return DROP_PROTO
+    return total
+
+
+@micropython.viper
+def _put_seq(buf, hi: int, lo: int):
+    """The sequence number hi:lo into the ESP header (buf[4:8]) and the IV nonce block (buf[20:24])."""
+    p = ptr8(buf)
+    p[4] = hi >> 8
+    p[5] = hi & 0xFF
+    p[6] = lo >> 8
+    p[7] = lo & 0xFF
+    p[_IV_SALT] = hi >> 8
+    p[_IV_SALT + 1] = hi & 0xFF
+    p[_IV_SALT + 2] = lo >> 8
+    p[_IV_SALT + 3] = lo & 0xFF
 
 
 class Engine:
@@ -158,7 +203,7 @@ class Engine:
     def _frame_out(self, ip, n):
         """Everything of seal() but the ICV (split out so a test can run it under heap_lock()).
         Returns the number of cipher blocks, 0 if dropped."""
-        k = len(ip)
+        k = _len(ip)
         if n > self.max_inner or n < c.IP_HDR_LEN or n > k:
             self.counters["too_big" if n > self.max_inner else "malformed"] += 1
             self.sa = None
@@ -168,25 +213,37 @@ class Engine:
         if sa is None:
             self.counters["no_policy"] += 1
             return 0
-        cnt = sa.c
         if not sa.sending:
-            cnt[EXPIRED_DROPS] += 1
+            sa.c[EXPIRED_DROPS] += 1
             return 0
-        tx = self.tx
-        mv = self._mv
         if k > self._room:
             ip = ip[:n]     # a view longer than the buffer: slice it (the only case that allocates)
             k = n
         # The whole view: copying bytes past n costs less than slicing. From self.frame (an echo
         # reply the gateway turned around in place) it is a copy onto itself.
-        mv[_CT:_CT + k] = ip
+        self._mv[_CT:_CT + k] = ip
+        return self._encrypt(sa, n)
+
+    # The packet path's methods stay within 11 words of locals and stack each: MicroPython puts a
+    # bigger call frame on the heap on every call (an allocation and a free, ~0.5 us on a
+    # fragmented heap), so the work is split where a method would outgrow that.
+
+    def _encrypt(self, sa, n):
+        """The rest of _frame_out for the inner packet in place: trailer, header, AES."""
         m = (n + c.ESP_TRAILER_LEN + 15) >> 4
-        end = _CT + (m << 4)
-        pad = end - c.ESP_TRAILER_LEN - _CT - n
-        _pad(tx, _CT + n, pad)
-        tx[end - 2] = pad
-        tx[end - 1] = c.IPPROTO_IPIP
-        # Next sequence number; it never wraps (no ESN): warn 2**16 before the end, stop at it.
+        _trailer(self.tx, _CT + n, (m << 4) - c.ESP_TRAILER_LEN - n)
+        self._next_seq(sa)
+        self._keys[:] = sa.k[2]     # for _icv
+        k = sa.k[0]
+        k.encrypt(self._iv, self._iv)
+        k.encrypt(self._ct[m], self._ct[m])
+        self._count(sa, PACKETS_OUT, n)
+        return m
+
+    def _next_seq(self, sa):
+        """SPI, next sequence number and the IV nonce block into the packet. The sequence number
+        never wraps (no ESN): warn 2**16 before the end, stop at it."""
+        cnt = sa.c
         hi = cnt[SEQ_HI]
         lo = cnt[SEQ_LO] + 1
         if lo > 0xFFFF:
@@ -199,16 +256,8 @@ class Engine:
         if lo == 0xFFFF and hi == 0xFFFF:
             sa.sending = False
             self._sad.seq_limit(sa)
-        mv[0:_IV_SALT] = sa.hdr     # SPI, (sequence number), salt
-        struct.pack_into(">HH", tx, 4, hi, lo)
-        struct.pack_into(">HH", tx, _IV_SALT, hi, lo)
-        self._keys[:] = sa.k[2]     # for _icv
-        enc = sa.k[0]
-        enc.encrypt(self._iv, self._iv)
-        ct = self._ct[m]
-        enc.encrypt(ct, ct)
-        self._count(sa, PACKETS_OUT, BYTES_OUT, n)
-        return m
+        self._mv[0:_IV_SALT] = sa.hdr     # SPI, (sequence number), salt
+        _put_seq(self.tx, hi, lo)
 
     # -- inbound --
 
@@ -228,7 +277,7 @@ class Engine:
         """open() up to the ICV: length, SPI, replay window; copies the packet into rx. Returns the
         number of cipher blocks, or a DROP_* code."""
         self.sa = None
-        n = len(data)
+        n = _len(data)
         if n < _MIN_ESP or n > self._rx_max or (n - _OVERHEAD) & 15:
             self.counters["malformed"] += 1
             return DROP_MALFORMED
@@ -241,7 +290,7 @@ class Engine:
             sa.c[EXPIRED_DROPS] += 1
             return DROP_EXPIRED
         # RFC 4303 3.4.3: duplicates go before the ICV is computed, the window moves only after.
-        if not replay.check(sa.window, (data[4] << 8) | data[5], (data[6] << 8) | data[7]):
+        if not replay.check(sa.window, data):
             sa.c[REPLAY_DROPS] += 1
             return DROP_REPLAY
         self._mv[0:n] = data
@@ -252,43 +301,21 @@ class Engine:
         """open() from the ICV on: compare, move the window, decrypt, check the trailer and the
         inner packet against the SA's selectors."""
         sa = self.sa
-        cnt = sa.c
-        rx = self.tx
-        o = _CT + (m << 4)
-        if _diff(rx, o, digest, _ICV):
-            cnt[ICV_FAILURES] += 1
+        if _diff(self.tx, _CT + (m << 4), digest, _ICV):
+            sa.c[ICV_FAILURES] += 1
             return DROP_ICV
-        replay.update(sa.window, (rx[4] << 8) | rx[5], (rx[6] << 8) | rx[7])
-        dec = sa.k[1]
-        dec.decrypt(self._iv, self._iv)     # output thrown away: the chain moves on to the IV
-        dec.decrypt(self._ct[m], out)
-        end = m << 4
-        pad = out[end - 2]
-        n = end - c.ESP_TRAILER_LEN - pad
+        replay.update(sa.window, self.tx)
+        sa.k[1].decrypt(self._iv, self._iv)     # output thrown away: the chain moves on to the IV
+        sa.k[1].decrypt(self._ct[m], out)
+        n = _inner(out, m << 4)
         if n < 0:
-            cnt[PAD_ERRORS] += 1
-            return DROP_PAD
-        if _pad_diff(out, n, pad):
-            cnt[PAD_ERRORS] += 1
-            return DROP_PAD
-        nh = out[end - 1]
-        if nh != c.IPPROTO_IPIP:
-            # IPv6 (next header 41) would branch here; until then it is dropped like any other.
-            if nh == c.IPPROTO_NONE:
-                cnt[DUMMY_DROPS] += 1
-                return DROP_DUMMY
-            cnt[PROTO_DROPS] += 1
-            return DROP_PROTO
-        hl = (out[0] & 0x0F) << 2
-        total = (out[2] << 8) | out[3] if n >= c.IP_HDR_LEN else 0
-        if out[0] >> 4 != c.IPVERSION or hl < c.IP_HDR_LEN or not hl <= total <= n:
-            cnt[PROTO_DROPS] += 1
-            return DROP_PROTO
-        if not sa.match(out, 0, total, True):
-            cnt[POLICY_DROPS] += 1
+            sa.c[PAD_ERRORS if n == DROP_PAD else DUMMY_DROPS if n == DROP_DUMMY else PROTO_DROPS] += 1
+            return n
+        if not match(sa.ts, out, n, 1):
+            sa.c[POLICY_DROPS] += 1
             return DROP_POLICY
-        self._count(sa, PACKETS_IN, BYTES_IN, total)
-        return total
+        self._count(sa, PACKETS_IN, n)
+        return n
 
     def _icv(self, o, data):
         """HMAC-SHA-256 of data under the key of direction o (_OUT or _IN) in self._keys (the packet's
@@ -302,11 +329,11 @@ class Engine:
         h.update(inner)
         return h.digest()
 
-    def _count(self, sa, packets, nbytes, n):
-        """Count a packet of n bytes on the SA (packets, nbytes: PACKETS_IN and BYTES_IN, or the OUT
-        pair); tell the SAD when that reaches one of the SA's limits."""
+    def _count(self, sa, i, n):
+        """Count a packet of n bytes on the SA (i: PACKETS_IN or PACKETS_OUT, the bytes counter
+        follows it); tell the SAD when that reaches one of the SA's limits."""
         cnt = sa.c
-        cnt[packets] += 1
-        cnt[nbytes] += n
-        if cnt[packets] >= cnt[LIM + packets] or cnt[nbytes] >= cnt[LIM + nbytes]:
+        cnt[i] += 1
+        cnt[i + 1] += n
+        if cnt[i] >= cnt[LIM + i] or cnt[i + 1] >= cnt[LIM + i + 1]:
             self._sad.limit(sa)

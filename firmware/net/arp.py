@@ -62,16 +62,18 @@ class Arp:
     # -- cache --
 
     def _find(self, buf, off):
-        """Index of the live entry for the address at buf[off], or -1 (the last hit is tried first)."""
-        ips = self._ips
-        live = self._live
+        """Index of the live entry for the address at buf[off], or -1 (the last hit is tried first).
+        No locals for the tables and a while loop: on every packet to the LAN, the frame stays within
+        the 11 words MicroPython keeps off the heap."""
         i = self._last
-        if live[i] and ip_eq(buf, off, ips, i << 2):
+        if self._live[i] and ip_eq(buf, off, self._ips, i << 2):
             return i
-        for i in range(self._n):
-            if live[i] and ip_eq(buf, off, ips, i << 2):
+        i = 0
+        while i < self._n:
+            if self._live[i] and ip_eq(buf, off, self._ips, i << 2):
                 self._last = i
                 return i
+            i += 1
         return -1
 
     def lookup(self, buf, off, now):
@@ -141,14 +143,19 @@ class Arp:
     def send_ip(self, frame, n):
         """Send the IPv4 packet at frame[14:n] to its on-link destination: fill in the Ethernet
         header from the cache, or hold the frame and ask who has the address."""
-        now = self._clock()
-        i = self.lookup(frame, _IP_DST, now)
+        i = self.lookup(frame, _IP_DST, self._clock())
         if i >= 0:
             frame[0:6] = self._mac_v[i]
             frame[6:12] = self.mac
             frame[12] = c.ETH_P_IP >> 8
             frame[13] = c.ETH_P_IP & 0xFF
             return self._send(frame, n)
+        self._hold(frame, n)
+        return False
+
+    def _hold(self, frame, n):
+        """send_ip() without a cache entry: hold the frame and ask who has the address."""
+        now = self._clock()
         cnt = self.counters
         cnt["arp_miss"] += 1
         same = self._pend_len and ip_eq(frame, _IP_DST, self._pend, _IP_DST)
@@ -160,7 +167,6 @@ class Arp:
         if not same or time.ticks_diff(now, self._req_t) >= REQUEST_MS:
             self._req_t = now
             self.request(frame, _IP_DST)
-        return False
 
     def _release(self, now):
         n = self._pend_len

@@ -1,5 +1,6 @@
 """ICMP messages the gateway originates (RFC 792, RFC 1191) and the Internet checksum (RFC 1071,
-incremental update RFC 1624) that ICMP, IPv4 and TCP share. Everything works in place on
+incremental update RFC 1624) for them. (The forwarder's per-packet IPv4 header check and TTL and MSS
+updates do their sums inline, in their own viper code: net/ipv4.py.) Everything works in place on
 preallocated buffers: no allocation.
 
 The checksums are viper code (machine code: the build compiles with the target's -march): over a
@@ -31,19 +32,6 @@ def csum(buf, off: int, n: int) -> int:
     # Folding twice is enough: the sum of < 2**15 words fits 31 bits (ESP32 small ints).
     acc = (acc & 0xFFFF) + (acc >> 16)
     return (acc & 0xFFFF) + (acc >> 16)
-
-
-@micropython.viper
-def csum20(b, o: int) -> int:
-    """csum(b, o, 20) for the common IPv4 header without options, unrolled: high and low bytes
-    summed apart."""
-    p = ptr8(b)
-    s = (((p[o] + p[o + 2] + p[o + 4] + p[o + 6] + p[o + 8] + p[o + 10] + p[o + 12] + p[o + 14]
-           + p[o + 16] + p[o + 18]) << 8)
-         + p[o + 1] + p[o + 3] + p[o + 5] + p[o + 7] + p[o + 9] + p[o + 11] + p[o + 13] + p[o + 15]
-         + p[o + 17] + p[o + 19])
-    s = (s & 0xFFFF) + (s >> 16)
-    return (s & 0xFFFF) + (s >> 16)
 
 
 def put_csum(buf, off, n, at):

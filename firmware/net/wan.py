@@ -1,6 +1,10 @@
 # The WAN side: UDP sockets on 500 (IKE) and 4500 (NAT-T) bound to the configured WAN address.
 # UDP 4500 carries three things (RFC 3948): IKE behind the 4-byte non-ESP marker, single-byte 0xFF
 # NAT keepalives, and ESP, which goes to the ESP engine (counted and dropped while there is none).
+# UDP 4500 does not block: the data plane reads what waits there in batches (natt_batch) until the
+# socket says EAGAIN, rather than asking poll() before each datagram; a send that finds its buffer
+# full is dropped and counted (tx_errors) like any other send error, where it would have waited.
+import errno
 import socket
 
 from micropython import const
@@ -13,6 +17,7 @@ from net import const as nc
 # anyway (lwIP does no IP reassembly). recvfrom allocates this much (then shrinks to fit), so it is
 # kept small: a fragmented heap may not have a bigger contiguous block.
 RX_MAX = const(1600)
+_len = len      # a module global is found faster than the builtin (ipsec/sad.py)
 
 
 def _udp(sa):
@@ -29,6 +34,7 @@ class Wan:
         self.local4500 = addr.make(ip, natt_port)
         self.s500 = _udp(self.local500)
         self.s4500 = _udp(self.local4500)
+        self.s4500.setblocking(False)
         self.on_ike = None  # fn(datagram, remote, natt) for IKE (marker stripped)
         self.on_esp = None  # fn(datagram, remote) for ESP-in-UDP
         self.counters = {"ike_rx": 0, "esp_rx": 0, "esp_no_engine": 0, "keepalive_rx": 0, "runt": 0,
@@ -53,8 +59,32 @@ class Wan:
         if sock is self.s500:
             self.counters["ike_rx"] += 1
             self.on_ike(data, remote, False)
-            return
-        n = len(data)
+        else:
+            self.natt(data, remote)
+
+    def natt_batch(self, budget):
+        """Read up to `budget` datagrams waiting on UDP 4500 and pass them on, as handle() does one:
+        in one call, so a datagram costs no poll() and no call frame of its own. Returns how many."""
+        sock = self.s4500
+        k = 0
+        while k < budget:
+            try:
+                d = sock.recvfrom(RX_MAX)
+            except OSError as e:
+                if e.errno == errno.EAGAIN:
+                    break       # nothing more waiting
+                raise
+            except MemoryError:
+                sock.recvfrom(1)    # as in handle()
+                self.counters["rx_no_memory"] += 1
+                raise
+            self.natt(d[0], d[1])
+            k += 1
+        return k
+
+    def natt(self, data, remote):
+        """A datagram from UDP 4500: IKE, keepalive or ESP (RFC 3948)."""
+        n = _len(data)
         if n == 1 and data[0] == 0xFF:
             self.counters["keepalive_rx"] += 1
         elif n >= nc.NON_ESP_MARKER_LEN and data[0] == 0 and data[1] == 0 and data[2] == 0 and data[3] == 0:
@@ -81,7 +111,11 @@ class Wan:
             self._send(self.s500, data, remote)
 
     def send_esp(self, data, remote):
-        self._send(self.s4500, data, remote)
+        # _send inlined: one call less on every ESP packet.
+        try:
+            self.s4500.sendto(data, remote)
+        except OSError:
+            self.counters["tx_errors"] += 1
 
     def send_keepalive(self, remote):
         self._send(self.s4500, nc.NATT_KEEPALIVE, remote)

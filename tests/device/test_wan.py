@@ -54,6 +54,30 @@ def test_demux():
     w.close()
 
 
+def test_natt_batch_reads_what_waits_then_stops():
+    # The data plane's read of UDP 4500: every datagram waiting, demultiplexed as handle() does,
+    # up to the budget; an empty socket ends the batch (EAGAIN), it neither blocks nor raises.
+    w, got, peer, base = rig()
+    natt = addr.make(LO, base + 1)
+    esp = []
+    w.on_esp = lambda data, remote: esp.append(bytes(data))
+    assert w.natt_batch(8) == 0
+    for i in range(5):
+        peer.sendto(b"\x01\x02\x03\x04" + bytes((i,)) * 60, natt)
+    peer.sendto(b"\x00\x00\x00\x00" + b"B" * 28, natt)
+    peer.sendto(b"\xff", natt)
+    p = select.poll()
+    p.register(w.s4500, select.POLLIN)
+    assert p.poll(1000)
+    assert w.natt_batch(4) == 4         # the budget
+    assert w.natt_batch(8) == 3 and w.natt_batch(8) == 0
+    assert esp == [b"\x01\x02\x03\x04" + bytes((i,)) * 60 for i in range(5)]
+    assert [(g[0], g[1], g[2]) for g in got] == [("ike", b"B" * 28, True)]
+    c = w.counters
+    assert (c["esp_rx"], c["ike_rx"], c["keepalive_rx"]) == (5, 1, 1)
+    w.close()
+
+
 def test_send_ike_with_and_without_marker():
     w, got, peer, base = rig()
     me = addr.make(LO, base + 2)
