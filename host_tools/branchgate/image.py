@@ -10,6 +10,7 @@ flash` reads it.
 """
 import hashlib
 import json
+import re
 import shutil
 import struct
 import tempfile
@@ -27,6 +28,10 @@ FS_IO_SIZE = 32           # read/prog/lookahead sizes of MicroPython's VfsLfs2
 LFS_DISK_VERSION = 0x00020000  # littlefs on-disk 2.0: every MicroPython with VfsLfs2 reads it
 ESP_IMAGE_MAGIC = 0xE9
 BOARD_FILE = "board.json"
+# The firmware's viper code compiles to native code in the .mpy files, which a MicroPython loads only
+# if its native .mpy sub-version matches: 6.3, from v1.23 on (docs: reference/mpyfiles).
+NATIVE_MPY_SINCE = (1, 23)
+_BANNER = re.compile(rb"MicroPython v(\d+)\.(\d+)")
 
 
 def default_output(board_name):
@@ -129,6 +134,10 @@ def check_base(board, base):
         other = [n for n, c in CHIP_DEFS.items() if getattr(c, "IMAGE_CHIP_ID", None) == chip_id]
         raise CliError("base firmware is built for %s, board %s is %s"
                        % (other[0] if other else "chip id %d" % chip_id, board.name, board.chip))
+    banner = _BANNER.search(base)
+    if banner and (int(banner[1]), int(banner[2])) < NATIVE_MPY_SINCE:
+        raise CliError("base firmware is MicroPython v%s.%s: the firmware's native code (.mpy 6.3) needs v%d.%d or "
+                       "newer" % (banner[1].decode(), banner[2].decode(), *NATIVE_MPY_SINCE))
     room = board.vfs_offset - board.firmware_offset
     if len(base) > room:
         raise CliError("base firmware (%d bytes) does not fit below the filesystem at 0x%x (%d bytes free)"

@@ -181,6 +181,16 @@ def test_base_for_another_chip_is_refused(tmp_path):
         image.build(boards.load("wt32-eth01"), tmp_path / "x.bin", base=base, **QUIET)
 
 
+def test_base_older_than_the_native_mpy_abi_is_refused(tmp_path):
+    base = tmp_path / "old.bin"
+    old = fake_base("esp32")
+    base.write_bytes(old + b"MicroPython v1.22.2 on 2024-02-22; Generic ESP32 module with ESP32\0")
+    with pytest.raises(CliError, match=r"MicroPython v1.22: the firmware's native code \(.mpy 6.3\) needs v1.23"):
+        image.build(boards.load("wt32-eth01"), tmp_path / "x.bin", base=base, **QUIET)
+    base.write_bytes(old + b"MicroPython v1.27.0 on 2025-12-09; Generic ESP32 module with ESP32\0")
+    image.build(boards.load("wt32-eth01"), tmp_path / "y.bin", base=base, **QUIET)
+
+
 def test_base_too_large_is_refused(tmp_path):
     base = tmp_path / "big.bin"
     base.write_bytes(fake_base("esp32", size=0x200000))
