@@ -8,6 +8,8 @@ import board
 
 
 class Esp32:
+    wan_rcvbuf = 0  # lwIP sizes its UDP receive queues at build time (sdkconfig), not per socket
+
     def __init__(self, d):
         from machine import Pin
         self.d = d

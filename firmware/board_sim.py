@@ -26,6 +26,10 @@ _LOG = log.Logger("board")
 
 
 class Sim:
+    # UDP 4500's kernel buffer: the default (~208 KB, ~140 datagrams) overflows while the process is
+    # descheduled on a loaded host at the sim's top rate; kernel memory, not the firmware's heap.
+    wan_rcvbuf = 1 << 20
+
     def __init__(self, d):
         self.name = d["name"] if d else "sim"
         self.lan_type = d["lan"]["type"] if d else "afpacket"

@@ -46,7 +46,7 @@ class Board:
 
         cfg_wan = self.cfg.wan
         # The address may not be up yet (link down, DHCP, a namespace being built): retry.
-        self.wan = recovery.retry(lambda: wan_mod.Wan(hw.wan_up(cfg_wan)),
+        self.wan = recovery.retry(lambda: wan_mod.Wan(hw.wan_up(cfg_wan), rcvbuf=hw.wan_rcvbuf),
                                   "WAN %s (is the address on an interface?)" % cfg_wan.cidr, wdt)
         self.sad = sad_mod.Sad()
         self.responder = responder.Responder(self.cfg, self.wan, self.sad, status_file)

@@ -17,6 +17,7 @@ from net import const as nc
 # anyway (lwIP does no IP reassembly). recvfrom allocates this much (then shrinks to fit), so it is
 # kept small: a fragmented heap may not have a bigger contiguous block.
 RX_MAX = const(1600)
+_SO_RCVBUF = const(8)   # Linux's number: only the sim board asks for it (board.wan_rcvbuf)
 _len = len      # a module global is found faster than the builtin (ipsec/sad.py)
 
 
@@ -28,13 +29,16 @@ def _udp(sa):
 
 
 class Wan:
-    def __init__(self, ip, ike_port=nc.IKE_PORT, natt_port=nc.NATT_PORT):
-        """ip: the WAN address (4 bytes) to bind; it must already be on an interface."""
+    def __init__(self, ip, ike_port=nc.IKE_PORT, natt_port=nc.NATT_PORT, rcvbuf=0):
+        """ip: the WAN address (4 bytes) to bind; it must already be on an interface. rcvbuf: the
+        kernel's receive buffer for UDP 4500 in bytes (the board's wan_rcvbuf; 0: the stack's own)."""
         self.local500 = addr.make(ip, ike_port)
         self.local4500 = addr.make(ip, natt_port)
         self.s500 = _udp(self.local500)
         self.s4500 = _udp(self.local4500)
         self.s4500.setblocking(False)
+        if rcvbuf:
+            self.s4500.setsockopt(socket.SOL_SOCKET, _SO_RCVBUF, rcvbuf)
         self.on_ike = None  # fn(datagram, remote, natt) for IKE (marker stripped)
         self.on_esp = None  # fn(datagram, remote) for ESP-in-UDP
         self.counters = {"ike_rx": 0, "esp_rx": 0, "esp_no_engine": 0, "keepalive_rx": 0, "runt": 0,
