@@ -140,6 +140,24 @@ def test_establish_same_view(lab, hq_charon, sim_board, psk, ike, esp):
         assert child["dh-group"] == GROUP_OF[pfs[1:]]
 
 
+def test_defaults_on_both_sides_establish(lab, hq_charon, sim_board, psk):
+    # What a user who writes no proposals gets: strongSwan's `default` lists (AEAD and CBC suites, its
+    # own group order) against the device's defaults (RFC 8247 / RFC 8221). They must meet on a suite
+    # both have, and the CHILD SA must rekey.
+    board = sim_board(lab, psk=psk)
+    hq_charon.load(hq_conf(psk, ike="default", esp="default"))
+    p = hq_charon.initiate(child="net")
+    assert "CHILD_SA net{1} established" in p.stdout, p.stdout
+    sa, child = wait_agree(hq_charon, board)
+    assert (sa["encr-alg"], sa["integ-alg"], sa["prf-alg"]) == ("AES_CBC", "HMAC_SHA2_256_128", "PRF_HMAC_SHA2_256")
+    assert sa["dh-group"] in GROUP_OF.values()
+    assert (child["encr-alg"], child["integ-alg"]) == ("AES_CBC", "HMAC_SHA2_256_128")
+    print("negotiated:", sa["encr-alg"], sa["encr-keysize"], sa["dh-group"], "/", child["encr-alg"],
+          child["encr-keysize"])
+    hq_charon.rekey(child="net")
+    wait_new(hq_charon, board, child_spi, [child["spi-in"]])
+
+
 def test_child_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
     board = bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-modp2048",
                      child_extra={"rekey_time": "2s", "life_time": "4s", "rand_time": "0s"})
@@ -161,6 +179,20 @@ def test_ike_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
         sa, c2 = wait_new(hq_charon, board, ike_spi, seen)
         seen.append(sa["initiator-spi"])
         assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])  # CHILD SAs move over
+
+
+def test_reauthentication_from_short_lifetimes(lab, hq_charon, sim_board, psk):
+    # reauth_time (ipsec.conf's reauth=yes): strongSwan replaces the IKE SA with a new one from IKE_SA_INIT on,
+    # with fresh CHILD SAs, then deletes the old one; each time both views end with one pair again.
+    board = bring_up(lab, hq_charon, sim_board, psk,
+                     conn_extra={"reauth_time": "3s", "over_time": "2s", "rand_time": "0s"})
+    sa, child = wait_agree(hq_charon, board)
+    seen_ike, seen_child = [sa["initiator-spi"]], [child["spi-in"]]
+    for _ in range(2):
+        sa, child = wait_new(hq_charon, board, ike_spi, seen_ike, timeout=15.0)
+        assert child["spi-in"] not in seen_child  # a new CHILD SA, not one moved over as in a rekey
+        seen_ike.append(sa["initiator-spi"])
+        seen_child.append(child["spi-in"])
 
 
 def test_delete_child_from_strongswan(lab, hq_charon, sim_board, psk):
