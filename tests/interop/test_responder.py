@@ -158,6 +158,33 @@ def test_defaults_on_both_sides_establish(lab, hq_charon, sim_board, psk):
     wait_new(hq_charon, board, child_spi, [child["spi-in"]])
 
 
+def test_address_identities_as_swanctl_without_ids(lab, hq_charon, sim_board, psk):
+    # A swanctl.conf that names no identities: strongSwan sends its address as IDi (ID_IPV4_ADDR),
+    # accepts any IDr, and its secret names no id. The device is provisioned with the two addresses.
+    board = sim_board(lab, psk=psk, id=netns.DEVICE_WAN, peer_id=netns.HQ_WAN)
+    conn = {"version": 2, "local_addrs": netns.HQ_WAN, "remote_addrs": netns.DEVICE_WAN,
+            "proposals": "aes256-sha256-modp2048", "encap": True, "local": {"auth": "psk"},
+            "remote": {"auth": "psk"},
+            "children": {"net": {"local_ts": netns.HQ_SUBNET, "remote_ts": netns.LAN_SUBNET,
+                                 "esp_proposals": "aes256-sha256"}}}
+    hq_charon.load(charon_mod.render({"connections": {"branch": conn}, "secrets": {"ike-1": {"secret": psk}}}))
+    p = hq_charon.initiate(child="net")
+    assert "CHILD_SA net{1} established" in p.stdout, p.stdout
+    sa, _ = wait_agree(hq_charon, board)
+    assert (sa["local-id"], sa["remote-id"]) == (netns.HQ_WAN, netns.DEVICE_WAN)
+
+
+def test_full_tunnel_selectors(lab, hq_charon, sim_board, psk):
+    # The branch sends everything to head office: the device's remote selector is 0.0.0.0/0.
+    board = sim_board(lab, psk=psk, remote_ts="0.0.0.0/0")
+    hq_charon.load(charon_mod.tunnel_conf(netns.HQ_WAN, netns.DEVICE_WAN, simboard.HQ_ID, simboard.DEVICE_ID, psk,
+                                          "0.0.0.0/0", netns.LAN_SUBNET))
+    p = hq_charon.initiate(child="net")
+    assert "CHILD_SA net{1} established" in p.stdout, p.stdout
+    _, child = wait_agree(hq_charon, board)
+    assert (child["local-ts"], child["remote-ts"]) == (["0.0.0.0/0"], [netns.LAN_SUBNET])
+
+
 def test_child_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
     board = bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-modp2048",
                      child_extra={"rekey_time": "2s", "life_time": "4s", "rand_time": "0s"})
