@@ -95,8 +95,8 @@ def psk():
     return "psk-" + secrets.token_urlsafe(24)  # a text PSK never starting with "0x" (read as hex)
 
 
-def _start_charon(request, ns, workdir):
-    c = charon_mod.Charon(ns, workdir)
+def _start_charon(request, ns, workdir, settings=None):
+    c = charon_mod.Charon(ns, workdir, settings=settings)
     attach(request, "charon %s" % ns.role, c.diagnostics)
     c.start()
     return c
@@ -104,9 +104,10 @@ def _start_charon(request, ns, workdir):
 
 @pytest.fixture
 def hq_charon(request, tmp_path, needs_strongswan):
-    """A charon in the hq namespace of whichever lab fixture the test uses."""
+    """A charon in the hq namespace of whichever lab fixture the test uses; an indirect parameter
+    gives it charon settings (strongswan.conf's charon section)."""
     lab = _lab_of(request)
-    c = _start_charon(request, lab.hq, tmp_path / "hq")
+    c = _start_charon(request, lab.hq, tmp_path / "hq", getattr(request, "param", None))
     yield c
     c.stop()
 

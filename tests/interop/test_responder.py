@@ -208,9 +208,12 @@ def test_ike_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
         assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])  # CHILD SAs move over
 
 
+@pytest.mark.parametrize("hq_charon", [{"make_before_break": True}, {"make_before_break": False}], indirect=True,
+                         ids=["make-before-break", "break-before-make"])
 def test_reauthentication_from_short_lifetimes(lab, hq_charon, sim_board, psk):
     # reauth_time (ipsec.conf's reauth=yes): strongSwan replaces the IKE SA with a new one from IKE_SA_INIT on,
-    # with fresh CHILD SAs, then deletes the old one; each time both views end with one pair again.
+    # with fresh CHILD SAs, and deletes the old one after (make-before-break) or before (break-before-make);
+    # each time both views end with one pair again.
     board = bring_up(lab, hq_charon, sim_board, psk,
                      conn_extra={"reauth_time": "3s", "over_time": "2s", "rand_time": "0s"})
     sa, child = wait_agree(hq_charon, board)
