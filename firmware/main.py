@@ -83,7 +83,7 @@ class Board:
             for ev in events:
                 obj = ev[0]
                 if obj is wan.s500:
-                    wan.handle(obj)
+                    wan.ike_input()
                 elif obj is wan.s4500:
                     self.dp.wan_input()
                 elif obj is self.dp.pollable:

@@ -50,25 +50,25 @@ class Wan:
     def local(self, natt):
         return self.local4500 if natt else self.local500
 
-    def handle(self, sock):
-        """Read one datagram from a readable socket of ours and pass it on."""
+    def ike_input(self):
+        """UDP 500 is readable: read its datagram (IKE) and pass it on."""
         try:
-            data, remote = sock.recvfrom(RX_MAX)
+            data, remote = self.s500.recvfrom(RX_MAX)
         except MemoryError:
-            # No contiguous block for the datagram: take it off the socket anyway (UDP truncates
-            # to one byte) so the socket does not stay readable and spin the loop, then report.
-            sock.recvfrom(1)
-            self.counters["rx_no_memory"] += 1
+            self._no_memory(self.s500)
             raise
-        if sock is self.s500:
-            self.counters["ike_rx"] += 1
-            self.on_ike(data, remote, False)
-        else:
-            self.natt(data, remote)
+        self.counters["ike_rx"] += 1
+        self.on_ike(data, remote, False)
+
+    def _no_memory(self, sock):
+        # No contiguous block for the datagram: take it off the socket anyway (UDP truncates to one
+        # byte) so the socket does not stay readable and spin the loop; the caller re-raises.
+        sock.recvfrom(1)
+        self.counters["rx_no_memory"] += 1
 
     def natt_batch(self, budget):
-        """Read up to `budget` datagrams waiting on UDP 4500 and pass them on, as handle() does one:
-        in one call, so a datagram costs no poll() and no call frame of its own. Returns how many."""
+        """Read up to `budget` datagrams waiting on UDP 4500 and pass each on (natt()): in one call,
+        so a datagram costs no poll() and no call frame of its own. Returns how many."""
         sock = self.s4500
         k = 0
         while k < budget:
@@ -79,8 +79,7 @@ class Wan:
                     break       # nothing more waiting
                 raise
             except MemoryError:
-                sock.recvfrom(1)    # as in handle()
-                self.counters["rx_no_memory"] += 1
+                self._no_memory(sock)
                 raise
             self.natt(d[0], d[1])
             k += 1
