@@ -2,7 +2,6 @@
 # and CREATE_CHILD_SA (new or rekeyed CHILD SA, PFS when the proposal has a DH group): ESP proposal,
 # traffic selectors narrowed to the configured ones, keys, and the hand-off to the SAD.
 import log
-from crypto import dh
 from ike import const
 from ike import message
 from ike import responder
@@ -83,6 +82,7 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
                       "(INVALID_KE_PAYLOAD)" % (peer.name, "no KE" if ke is None else
                                                 "a KE for DH group %d" % ke.group, g))
             return _error(const.INVALID_KE_PAYLOAD, bytes((g >> 8, g & 0xFF)))
+        from crypto import dh  # PFS only: the first CHILD SA (IKE_AUTH) and most rekeys take no KE
         try:
             kp = r.take_dh(chosen.dh)
             gir = kp.shared(ke.data)

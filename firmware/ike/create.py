@@ -8,7 +8,6 @@ import os
 import time
 
 import log
-from ike import child
 from ike import const
 from ike import message
 from ike import sa as sa_mod
@@ -48,6 +47,7 @@ def handle(r, s, msg, payloads):
             return _error(const.TEMPORARY_FAILURE)
         from ike import rekey_ike  # only for an IKE SA rekey: most are CHILD SA ones
         return rekey_ike.handle(r, s, payloads, sa_p, ni, nr)
+    from ike import child  # not for an IKE SA rekey: its code and selectors' stay out of that peak
     old = None
     if rekey is not None:
         old = s.child_by_out(bytes(rekey.spi))

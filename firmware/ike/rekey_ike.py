@@ -6,7 +6,6 @@ import log
 from crypto import dh
 from ike import algos
 from ike import const
-from ike import identity
 from ike import keys
 from ike import message
 from ike import sa as sa_mod
@@ -51,6 +50,12 @@ def handle(r, s, payloads, sa_p, ni, nr):
     except dh.DhError as e:
         _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), ke.group, e))
         return _error(const.INVALID_SYNTAX)
+    return _install(r, s, chosen, kp, gir, ni, nr)
+
+
+def _install(r, s, chosen, kp, gir, ni, nr):
+    # Apart from handle(): a transient module's functions are loaded as one block each, and a
+    # smaller block finds room in a heap the SAs have fragmented.
     spi_i = bytes(chosen.spi)
     spi_r = r.new_ike_spi()
     n = sa_mod.IkeSa(spi_i, spi_r, s.remote, s.natt)
@@ -68,5 +73,6 @@ def handle(r, s, payloads, sa_p, ni, nr):
     s.state = sa_mod.REKEYED
     s.rekeyed_at = time.ticks_ms()
     r.add(n, None)
+    from ike import identity  # for the log line only, once the DH's and key derivation's garbage is gone
     _LOG.info("IKE SA %s rekeyed by %s with peer %s: %s" % (identity.spis(s), identity.spis(n), n.name(), n.chosen))
     return [message.Sa([chosen.to_payload_proposal(spi_r)]), message.Nonce(nr), message.Ke(chosen.dh, kp.public)]
