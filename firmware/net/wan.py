@@ -1,8 +1,8 @@
 # The WAN side: UDP sockets on 500 (IKE) and 4500 (NAT-T) bound to the configured WAN address.
 # UDP 4500 carries three things (RFC 3948): IKE behind the 4-byte non-ESP marker, single-byte 0xFF
 # NAT keepalives, and ESP, which goes to the ESP engine (counted and dropped while there is none).
-# UDP 4500 does not block: the data plane reads what waits there in batches (natt_batch) until the
-# socket says EAGAIN, rather than asking poll() before each datagram; a send that finds its buffer
+# The sockets do not block: the data plane reads what waits on UDP 4500 in batches (natt_batch) until
+# the socket says EAGAIN, rather than asking poll() before each datagram; a send that finds its buffer
 # full is dropped and counted (tx_errors) like any other send error, where it would have waited.
 import errno
 import socket
@@ -36,7 +36,8 @@ class Wan:
         self.local4500 = addr.make(ip, natt_port)
         self.s500 = _udp(self.local500)
         self.s4500 = _udp(self.local4500)
-        self.s4500.setblocking(False)
+        self.s500.setblocking(False)    # the loop reads them when poll() says so; a read that finds
+        self.s4500.setblocking(False)   # nothing must not stop it
         if rcvbuf:
             self.s4500.setsockopt(socket.SOL_SOCKET, _SO_RCVBUF, rcvbuf)
         self.on_ike = None  # fn(datagram, remote, natt) for IKE (marker stripped)
@@ -54,6 +55,10 @@ class Wan:
         """UDP 500 is readable: read its datagram (IKE) and pass it on."""
         try:
             data, remote = self.s500.recvfrom(RX_MAX)
+        except OSError as e:
+            if e.errno == errno.EAGAIN:
+                return          # gone before we read it
+            raise
         except MemoryError:
             self._no_memory(self.s500)
             raise
@@ -62,9 +67,14 @@ class Wan:
 
     def _no_memory(self, sock):
         # No contiguous block for the datagram: take it off the socket anyway (UDP truncates to one
-        # byte) so the socket does not stay readable and spin the loop; the caller re-raises.
-        sock.recvfrom(1)
+        # byte) so the socket does not stay readable and spin the loop; the caller re-raises. The
+        # failed read may have taken it already (the unix port copies a datagram out of its buffer,
+        # and that copy can fail): then nothing waits, EAGAIN, where a blocking socket would hang.
         self.counters["rx_no_memory"] += 1
+        try:
+            sock.recvfrom(1)
+        except OSError:
+            pass
 
     def natt_batch(self, budget):
         """Read up to `budget` datagrams waiting on UDP 4500 and pass each on (natt()): in one call,

@@ -93,3 +93,24 @@ def test_send_ike_with_and_without_marker():
     w.send_keepalive(me)
     assert peer.recvfrom(100)[0] == b"\xff"
     w.close()
+
+
+def test_read_with_nothing_waiting_does_not_block():
+    # poll() said readable but nothing waits any more, or a read that ran out of heap took the
+    # datagram already (the unix port copies it out of its buffer): the loop must not hang there.
+    w, got, peer, base = rig()
+    w.ike_input()
+    assert got == [] and w.counters["ike_rx"] == 0
+    w._no_memory(w.s500)
+    w._no_memory(w.s4500)
+    assert w.counters["rx_no_memory"] == 2
+    # With a datagram waiting, the out-of-heap path takes it off the socket (the loop would spin).
+    peer.sendto(b"A" * 28, addr.make(LO, base))
+    p = select.poll()
+    p.register(w.s500, select.POLLIN)
+    assert p.poll(1000)
+    w._no_memory(w.s500)
+    assert not p.poll(0)
+    w.ike_input()
+    assert got == []
+    w.close()
