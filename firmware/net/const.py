@@ -11,6 +11,11 @@ NON_ESP_MARKER_LEN = const(4)
 # RFC 3948 2.3: a one-byte 0xFF payload keeps NAT mappings alive.
 NATT_KEEPALIVE = b"\xff"
 
+# Linux's socket option numbers: the sim board sets its sockets' kernel receive buffers (lwIP on the
+# chip sizes its queues at build time)
+SOL_SOCKET = const(1)
+SO_RCVBUF = const(8)
+
 # Ethernet (IEEE 802.3; names as in Linux if_ether.h)
 ETH_ALEN = const(6)
 ETH_HLEN = const(14)

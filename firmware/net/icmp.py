@@ -1,6 +1,5 @@
 """ICMP messages the gateway originates (RFC 792, RFC 1191) and the Internet checksum (RFC 1071,
-incremental update RFC 1624) for them. (The forwarder's per-packet IPv4 header check and TTL and MSS
-updates do their sums inline, in their own viper code: net/ipv4.py.) Everything works in place on
+incremental update RFC 1624) that ICMP, IPv4 and TCP share. Everything works in place on
 preallocated buffers: no allocation.
 
 The checksums are viper code (machine code: the build compiles with the target's -march): over a

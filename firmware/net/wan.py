@@ -17,7 +17,6 @@ from net import const as nc
 # anyway (lwIP does no IP reassembly). recvfrom allocates this much (then shrinks to fit), so it is
 # kept small: a fragmented heap may not have a bigger contiguous block.
 RX_MAX = const(1600)
-_SO_RCVBUF = const(8)   # Linux's number: only the sim board asks for it (board.wan_rcvbuf)
 _len = len      # a module global is found faster than the builtin (ipsec/sad.py)
 
 
@@ -39,7 +38,7 @@ class Wan:
         self.s500.setblocking(False)    # the loop reads them when poll() says so; a read that finds
         self.s4500.setblocking(False)   # nothing must not stop it
         if rcvbuf:
-            self.s4500.setsockopt(socket.SOL_SOCKET, _SO_RCVBUF, rcvbuf)
+            self.s4500.setsockopt(nc.SOL_SOCKET, nc.SO_RCVBUF, rcvbuf)  # only the sim board asks
         self.on_ike = None  # fn(datagram, remote, natt) for IKE (marker stripped)
         self.on_esp = None  # fn(datagram, remote) for ESP-in-UDP
         self.counters = {"ike_rx": 0, "esp_rx": 0, "esp_no_engine": 0, "keepalive_rx": 0, "runt": 0,

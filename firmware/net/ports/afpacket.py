@@ -12,8 +12,6 @@ from net import const as c
 
 AF_PACKET = const(17)
 SOCK_RAW = const(3)
-_SOL_SOCKET = const(1)
-_SO_RCVBUF = const(8)
 # Frames the kernel holds while the firmware is busy or descheduled: the default (rmem_default,
 # ~208 KB) is ~90 full frames, 4 ms at the sim board's top rate, less than a scheduler time slice on
 # a loaded host. This is ten times that (the kernel doubles the figure for its bookkeeping; rmem_max
@@ -45,7 +43,7 @@ class AfPacketPort:
         # struct sockaddr_ll in native layout: family, protocol (network order), ifindex, hatype,
         # pkttype, halen, addr[8]
         s.bind(struct.pack("HHiHBB8s", AF_PACKET, proto, ifindex, 0, 0, 0, b""))
-        s.setsockopt(_SOL_SOCKET, _SO_RCVBUF, _RCVBUF)
+        s.setsockopt(c.SOL_SOCKET, c.SO_RCVBUF, _RCVBUF)
         s.setblocking(False)
         self._sock = s
         self.pollable = s
