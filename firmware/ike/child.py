@@ -67,9 +67,11 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     remote_ts = ts.narrow(tsi.selectors, theirs)
     local_ts = ts.narrow(tsr.selectors, ours)
     if not remote_ts or not local_ts:
-        _LOG.warn("TS_UNACCEPTABLE: peer %s asked %s === %s, we allow %s === %s" % (
+        # A transport-mode request from a peer configured with subnets narrows them to its own
+        # address, often to nothing: say which mode it asked for.
+        _LOG.warn("TS_UNACCEPTABLE: peer %s asked %s === %s%s, we allow %s === %s (tunnel mode)" % (
             peer.name, ts.describe(tsr.selectors), ts.describe(tsi.selectors),
-            ts.describe(ours), ts.describe(theirs)))
+            " in transport mode" if transport else "", ts.describe(ours), ts.describe(theirs)))
         return _error(const.TS_UNACCEPTABLE)
     if transport:
         _LOG.info("peer %s asked for transport mode; we only do tunnel mode (not echoed)" % peer.name)

@@ -46,19 +46,31 @@ def _same(a, b):
 
 
 def narrow(offered, allowed):
-    """Intersections of the peer's selectors with ours, in the peer's order, without duplicates.
+    """Intersections of the peer's selectors with ours, in the peer's order, leaving out any that
+    another one covers: the first selectors of a request that a packet triggered (2.9) are that
+    packet's addresses, inside the ranges that follow, and strongSwan drops such redundant ones too.
     Empty when nothing overlaps (TS_UNACCEPTABLE)."""
     out = []
     for o in offered:
         for a in allowed:
             s = _intersect(o, a)
             if s is not None:
-                for t in out:
-                    if _same(s, t):
-                        break
-                else:
-                    out.append(s)
-    return out
+                out.append(s)
+    keep = []
+    for i in range(len(out)):
+        s = out[i]
+        for j in range(len(out)):
+            # Covered by another; of two equal ones the first stays.
+            if j != i and _within(s, out[j]) and (j < i or not _within(out[j], s)):
+                break
+        else:
+            keep.append(s)
+    return keep
+
+
+def _within(a, b):
+    c = _intersect(a, b)
+    return c is not None and _same(c, a)
 
 
 def describe_one(s):

@@ -145,6 +145,19 @@ def test_traffic_selectors_narrowed():
     assert [ts.describe_one(x) for x in P.first(p, message.TsR).selectors] == ["10.20.1.0/24"]
 
 
+def test_triggering_packet_selectors_are_folded_into_the_ranges():
+    # RFC 7296 2.9: a request a packet triggered (strongSwan's start_action=trap) puts that packet's
+    # addresses first, then the ranges. The answer keeps what covers them, not both (as strongSwan
+    # does); a host outside every range still stays on its own.
+    r, wan, sad = P.rig(local_ts=["10.20.1.0/24"], remote_ts=["10.10.1.0/24", "10.10.9.9"])
+    i, p = P.establish(r, wan, tsi=("10.10.1.5/32", "10.10.1.0/24", "10.10.9.9/32"),
+                       tsr=("10.20.1.10/32", "10.20.0.0/16"))
+    assert [ts.describe_one(x) for x in P.first(p, message.TsI).selectors] == ["10.10.1.0/24", "10.10.9.9/32"]
+    assert [ts.describe_one(x) for x in P.first(p, message.TsR).selectors] == ["10.20.1.0/24"]
+    [e] = sad.sas.values()
+    assert [ts.describe_one(x) for x in e.args["remote_ts"]] == ["10.10.1.0/24", "10.10.9.9/32"]
+
+
 def test_status_names_the_kept_selectors_without_the_payload_codec():
     r, wan, sad = P.rig(local_ts=["10.20.1.0/24", "10.20.9.7"], remote_ts=["10.10.0.0/16"])
     i, p = P.establish(r, wan, tsi=("10.10.1.0/24", "10.10.7.0/24"), tsr=("10.20.0.0/16",))
@@ -175,6 +188,19 @@ def test_ts_unacceptable_keeps_ike_sa():
     assert const.TS_UNACCEPTABLE in P.notify_types(p) and P.first(p, message.Sa) is None
     assert r.sas[i.spi_r].state == sa_mod.ESTABLISHED and not sad.sas
     assert [l for l in lines if "TS_UNACCEPTABLE" in l and "10.30.0.0/16" in l and "10.10.1.0/24" in l], lines
+    assert not [l for l in lines if "transport" in l], lines
+
+
+def test_ts_unacceptable_names_a_transport_mode_request():
+    # strongSwan in transport mode narrows its configured subnets to its own address: often nothing.
+    r, wan, sad = P.rig()
+    lines = P.capture()
+    i, p = P.establish(r, wan, tsi=("10.99.0.1/32",), tsr=("10.99.0.2/32",),
+                       extra=[message.Notify(0, b"", const.USE_TRANSPORT_MODE)])
+    log.set_output(None)
+    assert const.TS_UNACCEPTABLE in P.notify_types(p)
+    assert [l for l in lines if "TS_UNACCEPTABLE" in l and "10.99.0.2/32 === 10.99.0.1/32 in transport mode" in l
+            and "(tunnel mode)" in l], lines
 
 
 def test_esp_proposal_mismatch_keeps_ike_sa():

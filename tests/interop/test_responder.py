@@ -321,6 +321,15 @@ def test_selector_mismatch_gives_ts_unacceptable(lab, hq_charon, sim_board, psk)
                      "received TS_UNACCEPTABLE notify, no CHILD_SA built", r"TS_UNACCEPTABLE: .*10\.30\.0\.0/16")
 
 
+def test_transport_mode_request_named_in_the_refusal(lab, hq_charon, sim_board, psk):
+    # strongSwan with mode=transport narrows its subnets to the tunnel endpoints' addresses, which
+    # the device (tunnel mode only) does not allow: the log line must say transport mode was asked.
+    board = sim_board(lab, psk=psk)
+    initiate_refused(hq_charon, board, hq_conf(psk, child_extra={"mode": "transport"}),
+                     "received TS_UNACCEPTABLE notify, no CHILD_SA built",
+                     r"TS_UNACCEPTABLE: peer hq asked .* in transport mode, we allow 10\.20\.1\.0/24")
+
+
 def test_invalid_ke_round_trip(lab, hq_charon, sim_board, psk):
     # strongSwan guesses ECP-384 (first group listed, not one of ours); the device answers
     # INVALID_KE_PAYLOAD naming MODP-2048 and strongSwan retries with it.
