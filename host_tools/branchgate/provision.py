@@ -7,6 +7,7 @@ device validates and commits them again, atomically. The PSK is read from a file
 --generate-psk), never from the command line, and is never printed; only its fingerprint (an HMAC
 under the PSK) is, which the device reports back to confirm what it stored."""
 import argparse
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -185,6 +186,29 @@ def _describe(cfg):
     print("  peer %s (%s): %s <-> %s, PSK fingerprint %s" % (
         peer.name, peer.id, ",".join(peer.local_ts), ",".join(peer.remote_ts),
         config.psk_fingerprint(peer.psk)))
+    for w in warnings(cfg):
+        print("branchgate: warning: %s" % w, file=sys.stderr)
+
+
+def warnings(cfg):
+    """Settings the device accepts that still carry no traffic: the LAN (or, in host mode, the device
+    itself) outside every local traffic selector of a peer. A subnet only partly inside is left alone
+    (selectors for part of a LAN are a choice)."""
+    out = []
+    for peer in cfg.peers:
+        local = [ipaddress.ip_network(t) for t in peer.local_ts]
+        if cfg.lan is not None:
+            lan = ipaddress.ip_network(cfg.lan.network)
+            if not any(lan.overlaps(t) for t in local):
+                out.append("the LAN %s is outside peer %s's local traffic selectors (%s): no LAN host's "
+                           "traffic will enter that tunnel" % (lan, peer.name, ", ".join(peer.local_ts)))
+        else:
+            ip = ipaddress.ip_address(cfg.wan.ip)
+            if not any(ip in t for t in local):
+                out.append("host mode (no LAN) and peer %s's local traffic selectors (%s) do not hold the "
+                           "device's address %s: nothing the device sends or answers will enter that tunnel"
+                           % (peer.name, ", ".join(peer.local_ts), ip))
+    return out
 
 
 def run(args):

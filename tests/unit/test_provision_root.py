@@ -158,3 +158,21 @@ def test_option_errors(tmp_path, option, value, words):
     else:
         p = provision(tmp_path / "b", option, value, stdin=PSK)
         assert p.returncode == 2 and words.encode() in p.stderr  # argparse usage error
+
+
+@pytest.mark.parametrize("extra,warned", [
+    (("--lan", "10.30.1.1/24", "--local-ts", "10.20.1.0/24"), "the LAN 10.30.1.0/24 is outside peer hq's local"),
+    (("--local-ts", "10.20.1.0/24"), "do not hold the device's address 192.0.2.2"),
+    (("--lan", "10.20.1.1/24", "--local-ts", "10.20.1.128/25"), None),  # part of the LAN: a choice
+    (("--lan", "10.20.1.1/24"), None),                                   # the default: the LAN
+    ((), None),                                                          # host mode's default: the device
+])
+def test_warns_of_selectors_that_carry_nothing(tmp_path, extra, warned):
+    # Accepted (the device would run it) but named: the tunnel would come up and carry no traffic.
+    p = provision(tmp_path / "board", *extra, stdin=PSK)
+    assert p.returncode == 0, p.stderr
+    err = p.stderr.decode()
+    if warned:
+        assert err.startswith("branchgate: warning: ") and warned in err and err.count("\n") == 1, err
+    else:
+        assert err == "", err
