@@ -146,8 +146,8 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
              message.Nonce(nr)]
     if nat is not None:
-        s.nat = nat[0] or nat[1]
-        reply.extend(natt.notifies(spi_i, spi_r, local, remote))
+        s.nat = True  # ESP in UDP: our NAT-D makes the peer encapsulate even without a NAT (natt.py)
+        reply.extend(natt.notifies(spi_i, spi_r, remote))
     resp = message.Message(spi_i, spi_r, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, reply).encode()
     # SK_pi/SK_pr, not k: an IkeKeys would keep ike.keys (its class's module) in the heap until IKE_AUTH.
     s.hs = (ni, nr, bytes(data), resp, k.sk_pi, k.sk_pr)
@@ -155,6 +155,9 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     s.rx_id = 1
     r.add(s, spi_i + addr.key(remote))
     r.send(s, resp)
+    if nat is None:
+        _LOG.warn("peer %s does not do NAT traversal (no NAT_DETECTION notifies): the device carries ESP "
+                  "only in UDP 4500, so its CHILD SAs will carry nothing" % who)
     _LOG.info("IKE_SA_INIT from %s: %s%s" % (who, s.chosen,
-                                            ", NAT detected" if s.nat else ""))
+                                            ", NAT detected" if nat is not None and (nat[0] or nat[1]) else ""))
     return None

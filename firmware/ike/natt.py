@@ -1,7 +1,11 @@
 # NAT detection (RFC 7296 2.23): NAT_DETECTION_*_IP data is SHA-1(SPIi | SPIr | IP | port). A
 # mismatch on the peer's SOURCE hash means the peer is behind a NAT, on its DESTINATION hash that we
 # are; either way IKE floats to UDP 4500 and ESP is UDP-encapsulated (RFC 3948).
+# The device carries ESP only in UDP, so its own SOURCE hash is random: every peer that does NAT
+# traversal then sees a NAT in front of the device and encapsulates, with or without a real one (what
+# strongSwan's encap=yes does; Cisco's and Huawei's gateways encapsulate only when they see a NAT).
 import hashlib
+import os
 
 from ike import const
 from ike import message
@@ -35,7 +39,8 @@ def detect(msg, spi_r, local, remote):
     return peer_hash not in srcs, dst != nat_hash(msg.spi_i, spi_r, local)
 
 
-def notifies(spi_i, spi_r, local, remote):
-    """Our NAT-D notifies for a response sent from `local` to `remote`."""
-    return [message.Notify(0, b"", const.NAT_DETECTION_SOURCE_IP, nat_hash(spi_i, spi_r, local)),
+def notifies(spi_i, spi_r, remote):
+    """Our NAT-D notifies for a response sent to `remote`: a SOURCE hash that matches no address
+    (see above) and the true DESTINATION one."""
+    return [message.Notify(0, b"", const.NAT_DETECTION_SOURCE_IP, os.urandom(20)),
             message.Notify(0, b"", const.NAT_DETECTION_DESTINATION_IP, nat_hash(spi_i, spi_r, remote))]

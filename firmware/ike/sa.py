@@ -69,7 +69,7 @@ class IkeSa:
     hs = None                # (Ni, Nr, IKE_SA_INIT request and response octets, SK_pi, SK_pr):
                              # what IKE_AUTH needs, dropped once it is over
     sk_d = None              # SK_d, from which CHILD SA keys and the IKE SA rekey derive
-    nat = False              # a NAT was detected: ESP in UDP, keepalives
+    nat = False              # the peer does NAT traversal: ESP in UDP, keepalives (ike/natt.py)
     rx = None                # SkCodec for initiator->responder
     tx = None
     rx_id = 0                # next request id expected from the peer; the cached response is for rx_id - 1

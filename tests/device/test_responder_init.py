@@ -30,26 +30,48 @@ def test_establishes_with_nat_detection():
     assert [(t.type, t.id, t.keylen) for t in prop.transforms] == [
         (const.TRANS_ENCR, const.ENCR_AES_CBC, 256), (const.TRANS_PRF, const.PRF_HMAC_SHA2_256, None),
         (const.TRANS_INTEG, const.AUTH_HMAC_SHA2_256_128, None), (const.TRANS_DH, const.MODP_2048, None)]
-    # NAT-D of the response: SHA-1(SPIi | SPIr | IP | port), ours as source, the peer's as destination.
+    # NAT-D of the response: SHA-1(SPIi | SPIr | IP | port) of the peer's address as destination; as
+    # source a hash of no address, so that the peer sees a NAT and encapsulates ESP (natt.py).
     src = m.notify(const.NAT_DETECTION_SOURCE_IP).data
     dst = m.notify(const.NAT_DETECTION_DESTINATION_IP).data
-    assert bytes(src) == P.nat_d(i.spi_i, m.spi_r, wan.local500)
+    assert len(src) == 20 and bytes(src) != P.nat_d(i.spi_i, m.spi_r, wan.local500)
     assert bytes(dst) == P.nat_d(i.spi_i, m.spi_r, P.HQ)
     s = r.sas[m.spi_r]
     assert s.state == sa_mod.HALF_OPEN and s.nat  # the initiator's NAT-D said "behind a NAT"
 
 
-def test_no_nat_without_mismatch():
+def test_encapsulation_forced_without_a_nat():
+    # A peer whose NAT-D hashes match (no NAT on the path) still gets ESP in UDP: our SOURCE hash
+    # matches no address of ours, fresh for each response, so the peer sees a NAT too.
     r, wan, sad = P.rig()
+    lines = P.capture()
     i = P.Initiator()
-    req = i.sa_init(natd=False)
     src = P.nat_d(i.spi_i, bytes(8), P.HQ)
     dst = P.nat_d(i.spi_i, bytes(8), wan.local500)
     req = i.sa_init(extra=[message.Notify(0, b"", const.NAT_DETECTION_SOURCE_IP, src),
                            message.Notify(0, b"", const.NAT_DETECTION_DESTINATION_IP, dst)], natd=False)
     r.input(req, P.HQ, False)
     m = i.init_response(wan.pop()[0])
-    assert not r.sas[m.spi_r].nat
+    log.set_output(None)
+    assert r.sas[m.spi_r].nat
+    ours = bytes(m.notify(const.NAT_DETECTION_SOURCE_IP).data)
+    assert ours not in (P.nat_d(i.spi_i, m.spi_r, wan.local500), P.nat_d(i.spi_i, m.spi_r, wan.local4500))
+    assert [l for l in lines if "IKE_SA_INIT from" in l and "NAT detected" not in l], lines
+    i2 = P.Initiator()
+    r.input(i2.sa_init(), P.HQ, False)
+    assert bytes(i2.init_response(wan.pop()[0]).notify(const.NAT_DETECTION_SOURCE_IP).data) != ours
+
+
+def test_peer_without_nat_traversal_is_named():
+    # No NAT-D at all: the peer would send plain ESP, which the device does not take.
+    r, wan, sad = P.rig()
+    lines = P.capture()
+    i = P.Initiator()
+    r.input(i.sa_init(natd=False), P.HQ, False)
+    m = i.init_response(wan.pop()[0])
+    log.set_output(None)
+    assert not r.sas[m.spi_r].nat and m.notify(const.NAT_DETECTION_SOURCE_IP) is None
+    assert [l for l in lines if "does not do NAT traversal" in l and "UDP 4500" in l], lines
 
 
 def test_proposal_mismatch_names_both_sides():

@@ -330,6 +330,17 @@ def test_transport_mode_request_named_in_the_refusal(lab, hq_charon, sim_board, 
                      r"TS_UNACCEPTABLE: peer hq asked .* in transport mode, we allow 10\.20\.1\.0/24")
 
 
+def test_head_office_without_forced_encapsulation_sees_a_nat(lab, hq_charon, sim_board, psk):
+    # No NAT on the path and encap=no at head office: the device's NAT detection makes strongSwan
+    # see one in front of the device, so ESP goes in UDP 4500, the only ESP the device carries.
+    board = sim_board(lab, psk=psk)
+    hq_charon.load(hq_conf(psk, conn_extra={"encap": "no"}))
+    p = hq_charon.initiate(child="net")
+    assert "remote host is behind NAT" in p.stdout and "faking NAT situation" not in p.stdout, p.stdout
+    sa, child = wait_agree(hq_charon, board)
+    assert child["encap"] == "yes" and sa["remote-port"] == "4500"
+
+
 def test_invalid_ke_round_trip(lab, hq_charon, sim_board, psk):
     # strongSwan guesses ECP-384 (first group listed, not one of ours); the device answers
     # INVALID_KE_PAYLOAD naming MODP-2048 and strongSwan retries with it.
