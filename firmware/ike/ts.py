@@ -40,37 +40,32 @@ def _intersect(a, b):
     return message.Selector(const.TS_IPV4_ADDR_RANGE, a.ip_proto or b.ip_proto, plo, phi, _b4(lo), _b4(hi))
 
 
-def _same(a, b):
-    return (a.ip_proto == b.ip_proto and a.start_port == b.start_port and a.end_port == b.end_port
-            and bytes(a.start_addr) == bytes(b.start_addr) and bytes(a.end_addr) == bytes(b.end_addr))
-
-
 def narrow(offered, allowed):
     """Intersections of the peer's selectors with ours, in the peer's order, leaving out any that
-    another one covers: the first selectors of a request that a packet triggered (2.9) are that
-    packet's addresses, inside the ranges that follow, and strongSwan drops such redundant ones too.
-    Empty when nothing overlaps (TS_UNACCEPTABLE)."""
-    out = []
+    another one covers (one that covers earlier ones comes in their place at its own position): the
+    first selectors of a request that a packet triggered (2.9) are that packet's addresses, inside
+    the ranges that follow, and strongSwan drops such redundant ones too. Empty when nothing
+    overlaps (TS_UNACCEPTABLE)."""
+    keep = []
     for o in offered:
         for a in allowed:
             s = _intersect(o, a)
-            if s is not None:
-                out.append(s)
-    keep = []
-    for i in range(len(out)):
-        s = out[i]
-        for j in range(len(out)):
-            # Covered by another; of two equal ones the first stays.
-            if j != i and _within(s, out[j]) and (j < i or not _within(out[j], s)):
-                break
-        else:
-            keep.append(s)
+            if s is None:
+                continue
+            for k in keep:
+                if _within(s, k):
+                    break
+            else:
+                keep = [k for k in keep if not _within(k, s)]
+                keep.append(s)
     return keep
 
 
 def _within(a, b):
-    c = _intersect(a, b)
-    return c is not None and _same(c, a)
+    # Is IPv4 range selector a inside b? Compared field by field: a peer may send dozens.
+    return ((b.ip_proto == 0 or b.ip_proto == a.ip_proto) and b.start_port <= a.start_port
+            and a.end_port <= b.end_port and _u32(b.start_addr) <= _u32(a.start_addr)
+            and _u32(a.end_addr) <= _u32(b.end_addr))
 
 
 def describe_one(s):
