@@ -122,6 +122,7 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     spi_r = r.new_ike_spi()
     local = r.wan.local(on_natt)
     nat = natt.detect(msg, ZERO_SPI, local, remote)
+    frag_ok = msg.notify(const.IKEV2_FRAGMENTATION_SUPPORTED) is not None
     # The DH computation is the handshake's peak: the request's payloads (an SA payload of dozens
     # of transforms from some peers) and the selection code go first.
     group = ke.group
@@ -145,6 +146,8 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     s.tx = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
     reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
              message.Nonce(nr)]
+    if frag_ok:
+        reply.append(message.Notify(0, b"", const.IKEV2_FRAGMENTATION_SUPPORTED))  # RFC 7383 2.3
     if nat is not None:
         s.nat = True  # ESP in UDP: our NAT-D makes the peer encapsulate even without a NAT (natt.py)
         reply.extend(natt.notifies(spi_i, spi_r, remote))

@@ -25,7 +25,7 @@ _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side t
 # timer (DELETE, rekey), or the status is written: imported for it and unloaded after, so their
 # bytecode is not in the heap between handshakes (rekeys come hourly). Their interned names stay;
 # the code goes.
-_TRANSIENT = ("ike.exchange", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt",
+_TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt",
               "ike.keys", "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
               "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs",
               "ike.names")
@@ -271,11 +271,21 @@ class Responder:
                     del self.quiet[kind]  # quiet for a whole window: the next one is logged in full
 
     def _open(self, s, data):
+        """(msg, inner payloads) of a protected message from the peer of s, or (None, None): dropped,
+        or a fragment of a message not yet whole (RFC 7383, ike/frag.py)."""
         try:
             msg = message.decode(data)
-            if not msg.payloads or not isinstance(msg.payloads[-1], message.Encrypted):
+            last = msg.payloads[-1] if msg.payloads else None
+            if isinstance(last, message.Fragment):
+                from ike import frag
+                got = frag.add(s, data, msg)
+                if got is None:
+                    return None, None
+                payloads, crit = got
+            elif isinstance(last, message.Encrypted):
+                payloads, crit = s.rx.open(data, msg)
+            else:
                 raise message.ParseError("no SK payload")
-            payloads, crit = s.rx.open(data, msg)
         except sk.IntegrityError:
             self.drop("message with bad integrity checksum for IKE SA %s dropped" % spi_hex(s.spi_r))
             return None, None
@@ -287,6 +297,8 @@ class Responder:
 
     def _request(self, s, data, exchange, msg_id, remote, natt):
         if msg_id == s.rx_id - 1 and s.resp is not None:
+            if data[16] == const.PT_SKF and (len(data) < 34 or (data[32] << 8 | data[33]) != 1):
+                return None  # a fragmented one is answered on its first fragment only (RFC 7383 2.6.1)
             if s.state == sa_mod.HALF_OPEN and s.doomed is None:
                 return None  # a request with the IKE_SA_INIT's message ID
             if natt != s.natt or addr.key(remote) != addr.key(s.remote):

@@ -81,6 +81,7 @@ class IkeSa:
                              # IKE_AUTH: kept half-open to answer a retransmission, auth.answered)
     rekeyed_at = None
     esp_rx = 0               # ESP packets received at the last liveness look
+    frags = None             # the fragmented message being collected (ike/frag.py)
 
     def __init__(self, spi_i, spi_r, remote, natt):
         self.spi_i = spi_i

@@ -4,6 +4,7 @@
 import os
 
 import config
+import cryptolib
 import log
 from crypto import dh
 from crypto.hmac import hmac_sha256
@@ -222,6 +223,33 @@ class Initiator:
             self.msg_id += 1
         m = message.Message(self.spi_i, self.spi_r, exchange, const.FLAG_INITIATOR, mid, payloads)
         return self.tx.seal(m)
+
+    def fragments(self, exchange, payloads, n, msg_id=None):
+        """The request as n SKF fragments (RFC 7383 2.5), each encrypted and authenticated on its own:
+        built here from the header up, not by the responder's SkCodec."""
+        mid = self.msg_id if msg_id is None else msg_id
+        if msg_id is None:
+            self.msg_id += 1
+        m = message.Message(self.spi_i, self.spi_r, exchange, const.FLAG_INITIATOR, mid, payloads)
+        first, chain = message.encode_payloads(payloads)
+        step = (len(chain) + n - 1) // n
+        out = []
+        for k in range(n):
+            part = chain[k * step:(k + 1) * step]
+            pad = 15 - len(part) % 16
+            iv = os.urandom(16)
+            body = cryptolib.aes(self.keys.sk_ei, 2, iv).encrypt(part + bytes(pad) + bytes((pad,)))
+            total = const.HEADER_LEN + 8 + 16 + len(body) + 16
+            b = bytearray(total - 16)
+            m.header_into(b, const.PT_SKF, total)
+            h = const.HEADER_LEN
+            b[h] = first if k == 0 else 0
+            b[h + 2:h + 4] = bytes(((total - h) >> 8, (total - h) & 255))
+            b[h + 4:h + 8] = bytes(((k + 1) >> 8, (k + 1) & 255, n >> 8, n & 255))
+            b[h + 8:h + 24] = iv
+            b[h + 24:] = body
+            out.append(bytes(b) + hmac_sha256(self.keys.sk_ai, bytes(b))[:16])
+        return out
 
     def open(self, data):
         m = message.decode(data)

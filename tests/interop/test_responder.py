@@ -341,6 +341,25 @@ def test_head_office_without_forced_encapsulation_sees_a_nat(lab, hq_charon, sim
     assert child["encap"] == "yes" and sa["remote-port"] == "4500"
 
 
+@pytest.mark.parametrize("hq_charon", [{"fragment_size": 300}], indirect=True, ids=["fragment_size=300"])
+def test_fragmented_messages_reassembled(lab, hq_charon, sim_board, psk):
+    # strongSwan splits what exceeds its fragment_size (RFC 7383) once the device announced it takes
+    # fragments (swanctl's default fragmentation=yes): IKE_AUTH here, and both rekeys (a KE payload
+    # alone is 256 bytes with MODP-2048).
+    board = sim_board(lab, psk=psk, esp_proposals="aes256-sha256-modp2048")
+    hq_charon.load(hq_conf(psk, esp="aes256-sha256-modp2048"))
+    p = hq_charon.initiate(child="net")
+    assert "N(FRAG_SUP)" in p.stdout.split("parsed IKE_SA_INIT response")[1].splitlines()[0], p.stdout
+    assert "generating IKE_AUTH request 1 [ EF(1/" in p.stdout, p.stdout
+    sa, child = wait_agree(hq_charon, board)
+    hq_charon.rekey(child="net")
+    sa, child = wait_new(hq_charon, board, child_spi, [child["spi-in"]])
+    hq_charon.rekey(ike="branch")
+    wait_new(hq_charon, board, ike_spi, [sa["initiator-spi"]])
+    assert hq_charon.log_tail(400).count("generating CREATE_CHILD_SA request") >= 2
+    assert "generating CREATE_CHILD_SA request 2 [ EF(1/" in hq_charon.log_tail(400), hq_charon.log_tail(60)
+
+
 def test_invalid_ke_round_trip(lab, hq_charon, sim_board, psk):
     # strongSwan guesses ECP-384 (first group listed, not one of ours); the device answers
     # INVALID_KE_PAYLOAD naming MODP-2048 and strongSwan retries with it.

@@ -1,0 +1,100 @@
+# IKE fragmentation (RFC 7383) on the responder (firmware/ike/frag.py): support announced only to a
+# peer that announces it, SKF fragments authenticated one by one before they are kept and put back
+# together in any order, retransmissions answered on fragment 1 only, and limits on what is kept.
+import ike_peer as P
+from ike import const
+from ike import message
+from ike import sa as sa_mod
+
+FRAG_SUP = message.Notify(0, b"", const.IKEV2_FRAGMENTATION_SUPPORTED)
+
+
+def init(r, wan, announce=True):
+    i = P.Initiator()
+    r.input(i.sa_init(extra=[FRAG_SUP] if announce else []), i.remote, i.natt)
+    m = i.init_response(wan.pop()[0])
+    i.natt = True
+    i.remote = P.HQ_NATT
+    return i, m
+
+
+def auth_fragments(i, n):
+    """Initiator.auth()'s request (IDi, AUTH, SA, TSi, TSr), as n fragments with message ID 1."""
+    sent = i.auth()
+    payloads = P.sk.SkCodec(i.encr, i.keys.sk_ei, i.keys.sk_ai).open(sent, message.decode(sent))[0]
+    return i.fragments(const.IKE_AUTH, payloads, n, msg_id=1)
+
+
+def test_support_announced_only_to_a_peer_that_announces_it():
+    r, wan, sad = P.rig()
+    _, m = init(r, wan)
+    assert m.notify(const.IKEV2_FRAGMENTATION_SUPPORTED) is not None
+    _, m = init(r, wan, announce=False)
+    assert m.notify(const.IKEV2_FRAGMENTATION_SUPPORTED) is None
+
+
+def test_fragments_in_any_order_make_the_request():
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    f = auth_fragments(i, 3)
+    for k in (2, 0, 0, 1):  # out of order, fragment 1 twice
+        r.input(f[k], i.remote, i.natt)
+        assert not wan.sent or k == 1, k
+    data, remote, natt = wan.pop()
+    assert not wan.sent  # one answer
+    m, payloads = i.open(data)
+    assert m.is_response and m.msg_id == 1
+    i.check_auth(payloads)
+    s = r.sas[i.spi_r]
+    assert s.state == sa_mod.ESTABLISHED and s.frags is None and len(sad.sas) == 1
+
+
+def test_a_fragment_that_fails_its_icv_is_not_kept():
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    f = auth_fragments(i, 2)
+    bad = bytearray(f[0])
+    bad[-20] ^= 1  # in the ciphertext
+    dropped = r.counters["dropped"]
+    r.input(bytes(bad), i.remote, i.natt)
+    r.input(f[1], i.remote, i.natt)
+    assert not wan.sent and r.counters["dropped"] == dropped + 1
+    r.input(f[0], i.remote, i.natt)
+    i.check_auth(i.open(wan.pop()[0])[1])
+
+
+def test_retransmission_answered_on_fragment_one_only():
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    f = auth_fragments(i, 2)
+    for x in f:
+        r.input(x, i.remote, i.natt)
+    first = wan.pop()[0]
+    r.input(f[1], i.remote, i.natt)
+    assert not wan.sent
+    r.input(f[0], i.remote, i.natt)
+    assert wan.pop()[0] == first  # the cached answer, byte for byte
+
+
+def test_a_message_split_anew_into_more_fragments_starts_over():
+    # RFC 7383 2.6: a peer that learns of a smaller MTU resends with more, smaller fragments.
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    two = auth_fragments(i, 2)
+    three = auth_fragments(i, 3)
+    r.input(two[0], i.remote, i.natt)
+    r.input(three[1], i.remote, i.natt)
+    r.input(two[1], i.remote, i.natt)  # of the smaller split: not mixed in
+    assert not wan.sent
+    r.input(three[0], i.remote, i.natt)
+    r.input(three[2], i.remote, i.natt)
+    i.check_auth(i.open(wan.pop()[0])[1])
+
+
+def test_too_many_fragments_dropped_without_state():
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    f = auth_fragments(i, 17)
+    dropped = r.counters["dropped"]
+    r.input(f[0], i.remote, i.natt)
+    assert not wan.sent and r.counters["dropped"] == dropped + 1 and r.sas[i.spi_r].frags is None
