@@ -270,12 +270,16 @@ class Responder:
                 else:
                     del self.quiet[kind]  # quiet for a whole window: the next one is logged in full
 
-    def _open(self, s, data):
+    def _open(self, s, data, keep=True):
         """(msg, inner payloads) of a protected message from the peer of s, or (None, None): dropped,
-        or a fragment of a message not yet whole (RFC 7383, ike/frag.py)."""
+        or a fragment of a message not yet whole (RFC 7383, ike/frag.py). keep=False only checks
+        that it is authentic: a fragment then is not kept, and its payloads are ()."""
         try:
             msg = message.decode(data)
             last = msg.payloads[-1] if msg.payloads else None
+            if isinstance(last, message.Fragment) and not keep:
+                s.rx.open_fragment(data, msg)  # raises unless authentic
+                return msg, ()
             if isinstance(last, message.Fragment):
                 from ike import frag
                 got = frag.add(s, data, msg)
@@ -306,7 +310,7 @@ class Responder:
                 # (2.23). Answered where it came from once it proves authentic, as strongSwan does;
                 # the SA itself moves with the peer's next new request. (A failed IKE_AUTH's SA
                 # has no keys left to check that with: not answered.)
-                if s.rx is not None and self._open(s, data)[0] is not None:
+                if s.rx is not None and self._open(s, data, False)[0] is not None:
                     self.wan.send_ike(s.resp, remote, natt)
                 return None
             self.send(s, s.resp)  # retransmitted request: the same answer, byte for byte

@@ -98,3 +98,23 @@ def test_too_many_fragments_dropped_without_state():
     dropped = r.counters["dropped"]
     r.input(f[0], i.remote, i.natt)
     assert not wan.sent and r.counters["dropped"] == dropped + 1 and r.sas[i.spi_r].frags is None
+
+
+def test_retransmission_from_a_rebound_port_answered_there_once_authentic():
+    # RFC 7296 2.23 with RFC 7383: a NAT rebinding while our answer was lost. Fragment 1, once its ICV
+    # checks, gets the cached answer at the new address; the SA stays where it was.
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    f = auth_fragments(i, 2)
+    for x in f:
+        r.input(x, i.remote, i.natt)
+    first = wan.pop()[0]
+    moved = P.addr.make(P.addr.parse_ip("10.99.0.1"), 34567)
+    bad = bytearray(f[0])
+    bad[-1] ^= 1
+    r.input(bytes(bad), moved, True)
+    r.input(f[1], moved, True)
+    assert not wan.sent
+    r.input(f[0], moved, True)
+    assert wan.pop() == (first, moved, True)
+    assert r.sas[i.spi_r].remote == P.HQ_NATT
