@@ -32,8 +32,16 @@ def handle(r, s, msg, payloads):
                 if c.state != sa_mod.DELETING:
                     spis_in.append(c.spi_in)
                 r.remove_child(s, c, "deleted by peer")
+        elif isinstance(p, message.Notify) and p.notify_type == const.AUTHENTICATION_FAILED:
+            # The peer could not verify our AUTH (2.21.2) and has dropped the IKE SA: so do we.
+            _LOG.warn("peer %s rejected our authentication (AUTHENTICATION_FAILED): does it expect this "
+                      "device under another identity (we are %s), or another PSK?"
+                      % (s.name(), identity.describe(r.cfg.id.type, r.cfg.id.data)))
+            s.doomed = "closed: the peer rejected our authentication"
+            return []
         elif isinstance(p, message.Notify) and p.notify_type <= const.NOTIFY_ERROR_MAX:
-            _LOG.warn("peer %s reports error %d in an INFORMATIONAL exchange" % (s.name(), p.notify_type))
+            from ike import names
+            _LOG.warn("peer %s reports %s in an INFORMATIONAL exchange" % (s.name(), names.notify(p.notify_type)))
     if spis_in:
         return [message.Delete(const.PROTO_ESP, spis_in)]
     return []

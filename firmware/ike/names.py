@@ -55,3 +55,23 @@ def describe(protocol, encr, integ, prf, dh, esn):
             return "-".join(words)
     from ike import words as full
     return full.describe_lists(protocol, encr, integ, prf, dh, esn, ())
+
+
+# RFC 7296 3.10.1's names of the error notify types, for log lines (a peer's refusal names its cause).
+_ERRORS = {
+    const.UNSUPPORTED_CRITICAL_PAYLOAD: "UNSUPPORTED_CRITICAL_PAYLOAD", const.INVALID_IKE_SPI: "INVALID_IKE_SPI",
+    const.INVALID_MAJOR_VERSION: "INVALID_MAJOR_VERSION", const.INVALID_SYNTAX: "INVALID_SYNTAX",
+    const.INVALID_MESSAGE_ID: "INVALID_MESSAGE_ID", const.INVALID_SPI: "INVALID_SPI",
+    const.NO_PROPOSAL_CHOSEN: "NO_PROPOSAL_CHOSEN", const.INVALID_KE_PAYLOAD: "INVALID_KE_PAYLOAD",
+    const.AUTHENTICATION_FAILED: "AUTHENTICATION_FAILED", const.SINGLE_PAIR_REQUIRED: "SINGLE_PAIR_REQUIRED",
+    const.NO_ADDITIONAL_SAS: "NO_ADDITIONAL_SAS", const.INTERNAL_ADDRESS_FAILURE: "INTERNAL_ADDRESS_FAILURE",
+    const.FAILED_CP_REQUIRED: "FAILED_CP_REQUIRED", const.TS_UNACCEPTABLE: "TS_UNACCEPTABLE",
+    const.INVALID_SELECTORS: "INVALID_SELECTORS", const.UNACCEPTABLE_ADDRESSES: "UNACCEPTABLE_ADDRESSES",
+    const.UNEXPECTED_NAT_DETECTED: "UNEXPECTED_NAT_DETECTED", const.TEMPORARY_FAILURE: "TEMPORARY_FAILURE",
+    const.CHILD_SA_NOT_FOUND: "CHILD_SA_NOT_FOUND",
+}
+
+
+def notify(notify_type):
+    """'NO_PROPOSAL_CHOSEN' for 14; 'notify 12345' for a type without a name here."""
+    return _ERRORS.get(notify_type) or "notify %d" % notify_type

@@ -90,7 +90,8 @@ def answered(r, s, arg, payloads):
                 if g != kp.group and g in dh.SUPPORTED:
                     c.state = sa_mod.ESTABLISHED
                     return start(r, s, c, g)
-            return _give_up(r, c, "peer %s refused it (notify %d)" % (s.name(), p.notify_type),
+            from ike import names
+            return _give_up(r, c, "peer %s refused it (%s)" % (s.name(), names.notify(p.notify_type)),
                             p.notify_type == const.TEMPORARY_FAILURE)
         if isinstance(p, message.Sa):
             sa_p = p

@@ -33,6 +33,21 @@ def test_established_with_child_in_sad():
     assert [ts.describe_one(x) for x in a["remote_ts"]] == ["10.10.1.0/24"]
 
 
+def test_idr_naming_another_identity_is_warned():
+    # The peer's IDr is who it wants us to be (2.5): another name means it will refuse our AUTH.
+    r, wan, sad = P.rig()
+    lines = P.capture()
+    i, p = P.establish(r, wan, extra=[message.IdR(const.ID_FQDN, b"branch9.example.net")])
+    log.set_output(None)
+    i.check_auth(p)
+    assert r.sas[i.spi_r].state == sa_mod.ESTABLISHED  # answered all the same: the peer decides
+    assert [l for l in lines if "expects this device as branch9.example.net, we are branch.example.net" in l], lines
+    lines = P.capture()
+    P.establish(r, wan, extra=[message.IdR(const.ID_FQDN, b"Branch.Example.NET")])
+    log.set_output(None)
+    assert not [l for l in lines if "expects this device" in l], lines
+
+
 def test_retransmitted_auth_gets_cached_response():
     r, wan, sad = P.rig()
     i = P.Initiator()

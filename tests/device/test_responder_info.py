@@ -197,3 +197,31 @@ def test_sad_events_rekey_or_delete_child():
     r.tick()
     m, p = i.open(wan.pop()[0])
     assert [bytes(x) for x in P.first(p, message.Delete).spis] == [entry.spi_in]
+
+
+def test_peer_rejecting_our_auth_closes_the_ike_sa():
+    # RFC 7296 2.21.2: an initiator that cannot verify our AUTH says so in an INFORMATIONAL and drops
+    # the IKE SA (strongSwan when it wants another identity for us). Ours goes too, not left
+    # "established" until DPD finds it dead, and the log says what to check.
+    r, wan, sad = P.rig()
+    lines = P.capture()
+    i, p = P.establish(r, wan)
+    r.input(i.request(const.INFORMATIONAL, [message.Notify(0, b"", const.AUTHENTICATION_FAILED)]), P.HQ_NATT, True)
+    P.log.set_output(None)
+    m, p = i.open(wan.pop()[0])
+    assert m.is_response and p == []
+    assert not r.sas and not sad.sas
+    assert [l for l in lines if "rejected our authentication (AUTHENTICATION_FAILED)" in l
+            and "we are branch.example.net" in l], lines
+
+
+def test_other_errors_named_and_kept():
+    r, wan, sad = P.rig()
+    lines = P.capture()
+    i, p = P.establish(r, wan)
+    r.input(i.request(const.INFORMATIONAL, [message.Notify(0, b"", const.INVALID_SPI, b"\0\0\0\1")]),
+            P.HQ_NATT, True)
+    P.log.set_output(None)
+    wan.pop()
+    assert r.sas[i.spi_r].state == sa_mod.ESTABLISHED
+    assert [l for l in lines if "reports INVALID_SPI" in l], lines

@@ -296,6 +296,22 @@ def test_wrong_psk_gives_auth_failed(lab, hq_charon, sim_board, psk):
     assert hq_charon.list_sas() == []
 
 
+def test_head_office_expecting_another_device_identity(lab, hq_charon, sim_board, psk):
+    # strongSwan's remote id names another device: it refuses our AUTH ("constraint check failed")
+    # and says AUTHENTICATION_FAILED in an INFORMATIONAL. The device names both identities and
+    # drops the IKE SA instead of showing it established.
+    board = sim_board(lab, psk=psk)
+    conf = charon_mod.tunnel_conf(netns.HQ_WAN, netns.DEVICE_WAN, simboard.HQ_ID, "branch9.example.net", psk,
+                                  netns.HQ_SUBNET, netns.LAN_SUBNET)
+    initiate_refused(hq_charon, board, conf, "constraint check failed: identity 'branch9.example.net' required",
+                     r"peer hq expects this device as branch9\.example\.net, we are %s" % simboard.DEVICE_ID)
+    board.wait_log(r"peer hq rejected our authentication \(AUTHENTICATION_FAILED\)")
+    deadline = time.monotonic() + 5
+    while board.sas()["ike"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert board.sas()["ike"] == [] and board.sas()["child"] == []
+
+
 def test_proposal_mismatch_gives_no_proposal_chosen(lab, hq_charon, sim_board, psk):
     board = sim_board(lab, psk=psk)
     # The device names what the peer offered, in the syntax a strongSwan user would recognise.
