@@ -25,6 +25,19 @@ def auth_fragments(i, n):
     return i.fragments(const.IKE_AUTH, payloads, n, msg_id=1)
 
 
+def started(n):
+    """A responder after IKE_SA_INIT with a peer that takes fragments, and the peer's IKE_AUTH as n
+    fragments: (responder, wan, sad, initiator, fragments)."""
+    r, wan, sad = P.rig()
+    i, _ = init(r, wan)
+    return r, wan, sad, i, auth_fragments(i, n)
+
+
+def feed(r, i, *datagrams):
+    for d in datagrams:
+        r.input(d, i.remote, i.natt)
+
+
 def test_support_announced_only_to_a_peer_that_announces_it():
     r, wan, sad = P.rig()
     _, m = init(r, wan)
@@ -34,9 +47,7 @@ def test_support_announced_only_to_a_peer_that_announces_it():
 
 
 def test_fragments_in_any_order_make_the_request():
-    r, wan, sad = P.rig()
-    i, _ = init(r, wan)
-    f = auth_fragments(i, 3)
+    r, wan, sad, i, f = started(3)
     for k in (2, 0, 0, 1):  # out of order, fragment 1 twice
         r.input(f[k], i.remote, i.natt)
         assert not wan.sent or k == 1, k
@@ -50,64 +61,48 @@ def test_fragments_in_any_order_make_the_request():
 
 
 def test_a_fragment_that_fails_its_icv_is_not_kept():
-    r, wan, sad = P.rig()
-    i, _ = init(r, wan)
-    f = auth_fragments(i, 2)
+    r, wan, sad, i, f = started(2)
     bad = bytearray(f[0])
     bad[-20] ^= 1  # in the ciphertext
     dropped = r.counters["dropped"]
-    r.input(bytes(bad), i.remote, i.natt)
-    r.input(f[1], i.remote, i.natt)
+    feed(r, i, bytes(bad), f[1])
     assert not wan.sent and r.counters["dropped"] == dropped + 1
-    r.input(f[0], i.remote, i.natt)
+    feed(r, i, f[0])
     i.check_auth(i.open(wan.pop()[0])[1])
 
 
 def test_retransmission_answered_on_fragment_one_only():
-    r, wan, sad = P.rig()
-    i, _ = init(r, wan)
-    f = auth_fragments(i, 2)
-    for x in f:
-        r.input(x, i.remote, i.natt)
+    r, wan, sad, i, f = started(2)
+    feed(r, i, *f)
     first = wan.pop()[0]
-    r.input(f[1], i.remote, i.natt)
+    feed(r, i, f[1])
     assert not wan.sent
-    r.input(f[0], i.remote, i.natt)
+    feed(r, i, f[0])
     assert wan.pop()[0] == first  # the cached answer, byte for byte
 
 
 def test_a_message_split_anew_into_more_fragments_starts_over():
     # RFC 7383 2.6: a peer that learns of a smaller MTU resends with more, smaller fragments.
-    r, wan, sad = P.rig()
-    i, _ = init(r, wan)
-    two = auth_fragments(i, 2)
+    r, wan, sad, i, two = started(2)
     three = auth_fragments(i, 3)
-    r.input(two[0], i.remote, i.natt)
-    r.input(three[1], i.remote, i.natt)
-    r.input(two[1], i.remote, i.natt)  # of the smaller split: not mixed in
+    feed(r, i, two[0], three[1], two[1])  # the last of the smaller split: not mixed in
     assert not wan.sent
-    r.input(three[0], i.remote, i.natt)
-    r.input(three[2], i.remote, i.natt)
+    feed(r, i, three[0], three[2])
     i.check_auth(i.open(wan.pop()[0])[1])
 
 
 def test_too_many_fragments_dropped_without_state():
-    r, wan, sad = P.rig()
-    i, _ = init(r, wan)
-    f = auth_fragments(i, 17)
+    r, wan, sad, i, f = started(17)
     dropped = r.counters["dropped"]
-    r.input(f[0], i.remote, i.natt)
+    feed(r, i, f[0])
     assert not wan.sent and r.counters["dropped"] == dropped + 1 and r.sas[i.spi_r].frags is None
 
 
 def test_retransmission_from_a_rebound_port_answered_there_once_authentic():
     # RFC 7296 2.23 with RFC 7383: a NAT rebinding while our answer was lost. Fragment 1, once its ICV
     # checks, gets the cached answer at the new address; the SA stays where it was.
-    r, wan, sad = P.rig()
-    i, _ = init(r, wan)
-    f = auth_fragments(i, 2)
-    for x in f:
-        r.input(x, i.remote, i.natt)
+    r, wan, sad, i, f = started(2)
+    feed(r, i, *f)
     first = wan.pop()[0]
     moved = P.addr.make(P.addr.parse_ip("10.99.0.1"), 34567)
     bad = bytearray(f[0])
