@@ -25,10 +25,9 @@ _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side t
 # timer (DELETE, rekey), or the status is written: imported for it and unloaded after, so their
 # bytecode is not in the heap between handshakes (rekeys come hourly). Their interned names stay;
 # the code goes.
-_TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child", "ike.natt",
-              "ike.keys", "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
-              "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs",
-              "ike.names")
+_TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child",
+              "ike.natt", "ike.keys", "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
+              "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs", "ike.names")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
 TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
 IDLE_MS = 100            # this long without a datagram is idle enough to precompute a DH keypair
