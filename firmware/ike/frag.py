@@ -8,13 +8,27 @@
 from ike import message
 from ike.message import ParseError
 
-MAX_FRAGMENTS = 16   # 16 x 1280 bytes: more than any message a PSK peer sends
-MAX_BYTES = 8192     # plaintext kept for one message, at most
+MAX_FRAGMENTS = 16   # more than any message a PSK peer sends needs
+# Plaintext kept, at most, for one message and for all IKE SAs together: a half-open SA's keys come
+# from an unauthenticated peer, who could otherwise park fragments in every half-open slot. A
+# PSK IKE_AUTH is under 2 KB.
+MAX_BYTES = 4096
+ALL_BYTES = 8192
 
 
-def add(s, data, msg):
-    """The SKF fragment `data` (decoded: msg) of IKE SA s -> (payloads, unsupported_critical) once the
-    message is whole, else None. Raises sk.IntegrityError or ParseError, as SkCodec.open does."""
+def _held(s):
+    n = 0
+    if s.frags is not None:
+        for p in s.frags[3]:
+            if p is not None:
+                n += len(p)
+    return n
+
+
+def add(r, s, data, msg):
+    """The SKF fragment `data` (decoded: msg) of IKE SA s of responder r -> (payloads,
+    unsupported_critical) once the message is whole, else None. Raises sk.IntegrityError or
+    ParseError, as SkCodec.open does."""
     f = msg.payloads[-1]
     if f.total > MAX_FRAGMENTS:
         raise ParseError("%d fragments (at most %d taken)" % (f.total, MAX_FRAGMENTS))
@@ -22,7 +36,7 @@ def add(s, data, msg):
     key = (msg.msg_id, msg.is_response)
     st = s.frags
     if st is not None and st[0] == key and f.total < st[1]:
-        return None  # from an earlier, larger split of this message: the peer resends it smaller
+        return None  # of an earlier split into fewer, bigger fragments: the peer has re-split it
     if st is None or st[0] != key or f.total > st[1]:
         # Another message, or this one split anew into more fragments (2.6: start over).
         st = s.frags = [key, f.total, 0, [None] * f.total]
@@ -32,16 +46,23 @@ def add(s, data, msg):
         return None  # a duplicate
     if f.number == 1:
         st[2] = f.inner_type
-    size = len(plain)
-    for p in parts:
-        if p is not None:
-            size += len(p)
+    size = _held(s) + len(plain)
     if size > MAX_BYTES:
         s.frags = None
         raise ParseError("fragmented message over %d bytes" % MAX_BYTES)
     parts[k] = plain
     for p in parts:
         if p is None:
-            return None
-    s.frags = None
-    return message.decode_payloads(st[2], b"".join(parts))
+            break
+    else:
+        s.frags = None
+        return message.decode_payloads(st[2], b"".join(parts))
+    # Kept until the rest comes: within what all SAs may hold (the one that completes a message
+    # always gets through).
+    total = 0
+    for o in r.sas.values():
+        total += _held(o)
+    if total > ALL_BYTES:
+        parts[k] = None
+        raise ParseError("fragment dropped: %d bytes of fragments held already" % (total - len(plain)))
+    return None

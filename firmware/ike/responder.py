@@ -281,7 +281,7 @@ class Responder:
                 return msg, ()
             if isinstance(last, message.Fragment):
                 from ike import frag
-                got = frag.add(s, data, msg)
+                got = frag.add(self, s, data, msg)
                 if got is None:
                     return None, None
                 payloads, crit = got

@@ -113,3 +113,28 @@ def test_retransmission_from_a_rebound_port_answered_there_once_authentic():
     r.input(f[0], moved, True)
     assert wan.pop() == (first, moved, True)
     assert r.sas[i.spi_r].remote == P.HQ_NATT
+
+
+def test_fragments_held_across_sas_are_bounded():
+    # Half-open SAs have keys from unauthenticated peers: together they may not park more than
+    # frag.ALL_BYTES of fragments (a 112 KB heap), whatever the number of half-open slots.
+    from ike import frag
+    r, wan, sad = P.rig()
+    peers = []
+    for k in range(5):
+        i = P.Initiator(remote=P.addr.make(bytes((10, 99, 1, k + 1)), 500))
+        r.input(i.sa_init(extra=[FRAG_SUP]), i.remote, False)
+        i.init_response(wan.pop()[0])
+        i.natt = True
+        i.remote = P.addr.make(bytes((10, 99, 1, k + 1)), 4500)
+        sent = i.auth(extra=[message.Vendor(bytes(3500))])  # a big IKE_AUTH, in two fragments
+        payloads = P.sk.SkCodec(i.encr, i.keys.sk_ei, i.keys.sk_ai).open(sent, message.decode(sent))[0]
+        peers.append((i, i.fragments(const.IKE_AUTH, payloads, 2, msg_id=1)))
+    dropped = r.counters["dropped"]
+    for i, f in peers:
+        feed(r, i, f[0])
+    held = sum([frag._held(s) for s in r.sas.values()])
+    assert 0 < held <= frag.ALL_BYTES and r.counters["dropped"] > dropped, (held, r.counters, [len(f[0]) for _, f in peers])
+    i, f = peers[0]
+    feed(r, i, f[1])  # the first one completes: its fragments were kept
+    assert r.sas[i.spi_r].state == sa_mod.ESTABLISHED
