@@ -13,7 +13,8 @@ rest becomes:
   1: inner payloads (rest[1] = first payload type, rest[2:] = the chain, arbitrary bytes) of a
      request on the established SA with the right message ID and a VALID SK payload: the exchange
      handlers (rest[0] picks IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL or an unknown one) see
-     whatever the chain decodes to
+     whatever the chain decodes to. With bit 3 of the first byte set, the same request goes as 1-4
+     valid SKF fragments (RFC 7383; rest[0] bits 2-3: how many, bits 4-5: the order they go in)
   2: the same as the answer to a request of the responder's own (a liveness check)
   3: a plaintext IKE_SA_INIT request whose payload chain is rest[1:] (rest[0] = first type)
 Any exception escaping Responder.input is a finding (atheris saves the input and exits non-zero):
@@ -77,9 +78,10 @@ class Harness:
         s = self.r.sas.get(self.i.spi_r)
         return s is not None and s.state == 1 and len(self.r.sas) <= 8
 
-    def seal_raw(self, exchange, flags, msg_id, first_type, inner):
+    def seal_raw(self, exchange, flags, msg_id, first_type, inner, fragment=None):
         """An SK-protected message of arbitrary inner bytes under the initiator's keys (AES-CBC +
-        HMAC-SHA-256-128, RFC 7296 3.14), built here with `cryptography`, not the firmware's codec."""
+        HMAC-SHA-256-128, RFC 7296 3.14), built here with `cryptography`, not the firmware's codec;
+        fragment=(number, total): an SKF fragment of one (RFC 7383 2.5) instead."""
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
         k = self.i.keys
         bs = 16
@@ -88,11 +90,20 @@ class Harness:
         iv = os.urandom(bs)
         enc = Cipher(algorithms.AES(k.sk_ei), modes.CBC(iv)).encryptor()
         ct = enc.update(padded) + enc.finalize()
-        total = 28 + 4 + bs + len(ct) + 16
-        hdr = (self.i.spi_i + self.i.spi_r + bytes((46, 0x20, exchange, flags)) + (msg_id & 0xFFFFFFFF).to_bytes(4, "big")
-               + total.to_bytes(4, "big"))
-        body = hdr + bytes((first_type, 0)) + (total - 28).to_bytes(2, "big") + iv + ct
+        numbers = b"" if fragment is None else fragment[0].to_bytes(2, "big") + fragment[1].to_bytes(2, "big")
+        total = 28 + 4 + len(numbers) + bs + len(ct) + 16
+        hdr = (self.i.spi_i + self.i.spi_r + bytes((46 if fragment is None else 53, 0x20, exchange, flags))
+               + (msg_id & 0xFFFFFFFF).to_bytes(4, "big") + total.to_bytes(4, "big"))
+        body = hdr + bytes((first_type, 0)) + (total - 28).to_bytes(2, "big") + numbers + iv + ct
         return body + hmac_mod.new(k.sk_ai, body, hashlib.sha256).digest()[:16]
+
+    def fragments(self, exchange, msg_id, first_type, inner, n, rotate):
+        """seal_raw's message as n SKF fragments (the first names first_type, 2.5), in rotated order."""
+        step = max(1, -(-len(inner) // n))
+        out = [self.seal_raw(exchange, self.const.FLAG_INITIATOR, msg_id, first_type if k == 0 else 0,
+                             inner[k * step:(k + 1) * step], (k + 1, n)) for k in range(n)]
+        rotate %= n
+        return out[rotate:] + out[:rotate]
 
     def one_input(self, data):
         if len(data) < 3:
@@ -110,6 +121,10 @@ class Harness:
             except message.ParseError:
                 pass
             r.input(rest, remote, natt)
+        elif mode == 1 and data[0] & 8:
+            for d in self.fragments(EXCHANGES[rest[0] & 3], self.sa.rx_id, rest[1], rest[2:], (rest[0] >> 2 & 3) + 1,
+                                    rest[0] >> 4 & 3):
+                r.input(d, self.ike_peer.HQ_NATT, True)
         elif mode == 1:
             s = self.sa
             r.input(self.seal_raw(EXCHANGES[rest[0] & 3], const.FLAG_INITIATOR, s.rx_id, rest[1], rest[2:]),
@@ -131,7 +146,7 @@ class Harness:
 
 def write_seeds(out):
     """Seed inputs from the codec corpus: every message raw (mode 0), the plaintext messages' payload
-    chains as SK requests and answers (modes 1, 2) and as IKE_SA_INITs (mode 3)."""
+    chains as SK requests (also fragmented) and answers (modes 1, 2) and as IKE_SA_INITs (mode 3)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -141,7 +156,8 @@ def write_seeds(out):
         if f.name.startswith("plain_") and len(b) > 28:
             chain = b[28:]
             ex = {35: 0, 36: 1, 37: 2}.get(b[18], 3)
-            seeds += [bytes((1, ex, b[16])) + chain, bytes((2, 0, b[16])) + chain, bytes((3, b[16])) + chain]
+            seeds += [bytes((1, ex, b[16])) + chain, bytes((2, 0, b[16])) + chain, bytes((3, b[16])) + chain,
+                      bytes((1 | 8, ex | 4 | 16, b[16])) + chain]  # as two fragments, the second first
         for s in seeds:
             (out / hashlib.sha1(s).hexdigest()).write_bytes(s)
             n += 1
