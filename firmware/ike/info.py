@@ -34,8 +34,8 @@ def handle(r, s, msg, payloads):
                 r.remove_child(s, c, "deleted by peer")
         elif isinstance(p, message.Notify) and p.notify_type == const.AUTHENTICATION_FAILED:
             # The peer could not verify our AUTH (2.21.2) and has dropped the IKE SA: so do we.
-            _LOG.warn("peer %s rejected our authentication (AUTHENTICATION_FAILED): does it expect this "
-                      "device under another identity (we are %s), or another PSK?"
+            _LOG.warn("peer %s rejected our authentication (AUTHENTICATION_FAILED): check what it expects "
+                      "of this device: the identity (we are %s), the PSK, PSK as the method"
                       % (s.name(), identity.describe(r.cfg.id.type, r.cfg.id.data)))
             s.doomed = "closed: the peer rejected our authentication"
             return []
