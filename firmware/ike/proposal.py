@@ -9,8 +9,8 @@
 #   no 'esn'/'noesn' means noesn; PRF keywords are ignored;
 # - selection follows strongSwan's too: ike/selection.py, apart so that an exchange loads only that.
 # We support IKE: aes128/aes192/aes256/3des, sha256, prfsha256, modp2048/ecp256/curve25519(x25519);
-# ESP: aes128/aes256, sha256, the same DH groups for PFS, esn/noesn. describe() also names what we do
-# not support, so a mismatch log line tells the user what the peer wanted.
+# ESP: aes128/aes256, sha256, the same DH groups for PFS, noesn. describe() also names what we do not
+# support, so a mismatch log line tells the user what the peer wanted.
 from ike import const
 from ike import names
 from ike.algos import Chosen, Spec  # re-exported: part of this module's API
@@ -79,7 +79,9 @@ def _supported(protocol, t, i, kl):
         return i == const.PRF_HMAC_SHA2_256
     if t == _D:
         return i in _DH_OK or i == const.DH_NONE
-    return t == _S and protocol == const.PROTO_ESP
+    # ESP without ESN only: the engine's sequence numbers are 32 bits (RFC 4303 2.2.1's high half is
+    # not carried), so an SA negotiated with ESN would fail every ICV.
+    return t == _S and protocol == const.PROTO_ESP and i == const.NO_ESN
 
 
 def _add(lst, item):

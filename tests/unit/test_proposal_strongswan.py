@@ -148,9 +148,7 @@ ESP_EXAMPLES = proposal.DEFAULT_ESP + [
     "aes128-sha256",
     "aes256-sha256-modp2048",
     "aes128-sha256-x25519-ecp256",
-    "aes256-sha256-esn",
-    "aes256-sha256-esn-noesn",
-    "aes256-sha256-noesn-esn",
+    "aes256-sha256-noesn",
     "aes256-sha256-modp2048-none",
     "aes256-sha256-prfsha256",
 ]
@@ -193,6 +191,8 @@ UNSUPPORTED = [
     (ESP, "aes256-sha1"),
     (ESP, "3des-md5"),
     (ESP, "aes128ctr-aescmac-sha512-noesn-esn"),
+    (ESP, "aes256-sha256-esn"),
+    (ESP, "aes256-sha256-noesn-esn"),
     (ESP, "chacha20poly1305-x25519"),
 ]
 

@@ -98,6 +98,8 @@ def test_bad_cidr_is_one_line_naming_the_field(tmp_path):
     assert_one_line_error(p, "--lan", "network or broadcast address")
     p = provision(root, "--ike-proposals", "aes128gcm16-prfsha256-ecp384", stdin=PSK)
     assert_one_line_error(p, "--ike-proposals", "unsupported algorithm 'aes128gcm16'")
+    p = provision(root, "--esp-proposals", "aes256-sha256-esn", stdin=PSK)  # 32-bit sequence numbers only
+    assert_one_line_error(p, "--esp-proposals", "unsupported algorithm 'esn'")
     p = provision(root, "--lan-port", "eth9", stdin=PSK)
     assert_one_line_error(p, "--lan-port needs --lan")
 
