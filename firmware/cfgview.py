@@ -30,12 +30,20 @@ def load(root):
                     delattr(sys.modules[pkg], leaf)
 
 
-def peer_for(cfg, id_type, data):
-    """The peer an IDi payload (type, data) names; FQDN and email without case, as strongSwan."""
+def id_matches(ident, id_type, data):
+    """Does an ID payload (type, data) name `ident` (anything with .type and .data: a Record here,
+    a config.Identity)? FQDN and email compare without case, as strongSwan does."""
     data = bytes(data)
+    if id_type != ident.type:
+        return False
+    if id_type == ike_const.ID_FQDN or id_type == ike_const.ID_RFC822_ADDR:
+        return data.lower() == ident.data.lower()
+    return data == ident.data
+
+
+def peer_for(cfg, id_type, data):
+    """The peer an IDi payload (type, data) names."""
     for p in cfg.peers:
-        if p.id.type != id_type:
-            continue
-        if p.id.data == data or (id_type in (ike_const.ID_FQDN, ike_const.ID_RFC822_ADDR) and p.id.data.lower() == data.lower()):
+        if id_matches(p.id, id_type, data):
             return p
     return None

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 
+import cfgview
 import log
 from crypto import hmac
 from ike import const, proposal
@@ -293,14 +294,8 @@ class Identity:
         self.type, self.data = _parse_identity(text)
 
     def matches(self, id_type, data):
-        """Does an ID payload (type, data) name this identity? FQDN and email compare without case,
-        as strongSwan does."""
-        data = bytes(data)
-        if id_type != self.type:
-            return False
-        if id_type == const.ID_FQDN or id_type == const.ID_RFC822_ADDR:
-            return data.lower() == self.data.lower()
-        return data == self.data
+        """Does an ID payload (type, data) name this identity? (The device's rule: cfgview.id_matches.)"""
+        return cfgview.id_matches(self, id_type, data)
 
     def __str__(self):
         return self.text

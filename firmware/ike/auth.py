@@ -53,13 +53,6 @@ def _notified(payloads, notify_type):
     return None
 
 
-def _same_id(idp, id_type, data):
-    """Does ID payload idp name (id_type, data)? FQDN and email without case, as strongSwan."""
-    got = bytes(idp.data)
-    return idp.id_type == id_type and (got == data or (
-        id_type in (const.ID_FQDN, const.ID_RFC822_ADDR) and got.lower() == data.lower()))
-
-
 def handle(r, s, msg, payloads):
     idi = _first(payloads, message.IdI)
     a = _first(payloads, message.Auth)
@@ -94,7 +87,7 @@ def handle(r, s, msg, payloads):
     _LOG.info("IKE SA %s established with peer %s (%s) at %s: %s" % (
         identity.spis(s), peer.name, who, identity.where(s), s.chosen))
     idr = _first(payloads, message.IdR)
-    if idr is not None and not _same_id(idr, our_type, our_data):
+    if idr is not None and not cfgview.id_matches(r.cfg.id, idr.id_type, idr.data):
         # The identity the peer wants us to have (2.5): it will refuse our AUTH (strongSwan's
         # "constraint check failed"), and the log at head office names only its own side.
         _LOG.warn("peer %s expects this device as %s, we are %s: it will refuse our authentication (check "

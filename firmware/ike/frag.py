@@ -46,8 +46,8 @@ def add(r, s, data, msg):
         return None  # a duplicate
     if f.number == 1:
         st[2] = f.inner_type
-    size = _held(s) + len(plain)
-    if size > MAX_BYTES:
+    mine = _held(s) + len(plain)
+    if mine > MAX_BYTES:
         s.frags = None
         raise ParseError("fragmented message over %d bytes" % MAX_BYTES)
     parts[k] = plain
@@ -59,9 +59,10 @@ def add(r, s, data, msg):
         return message.decode_payloads(st[2], b"".join(parts))
     # Kept until the rest comes: within what all SAs may hold (the one that completes a message
     # always gets through).
-    total = 0
+    total = mine
     for o in r.sas.values():
-        total += _held(o)
+        if o is not s:
+            total += _held(o)
     if total > ALL_BYTES:
         parts[k] = None
         raise ParseError("fragment dropped: %d bytes of fragments held already" % (total - len(plain)))

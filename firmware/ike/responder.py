@@ -276,10 +276,10 @@ class Responder:
         try:
             msg = message.decode(data)
             last = msg.payloads[-1] if msg.payloads else None
-            if isinstance(last, message.Fragment) and not keep:
-                s.rx.open_fragment(data, msg)  # raises unless authentic
-                return msg, ()
             if isinstance(last, message.Fragment):
+                if not keep:
+                    s.rx.open_fragment(data, msg)  # raises unless authentic
+                    return msg, ()
                 from ike import frag
                 got = frag.add(self, s, data, msg)
                 if got is None:
@@ -300,7 +300,8 @@ class Responder:
 
     def _request(self, s, data, exchange, msg_id, remote, natt):
         if msg_id == s.rx_id - 1 and s.resp is not None:
-            if data[16] == const.PT_SKF and (len(data) < 34 or (data[32] << 8 | data[33]) != 1):
+            f = const.HEADER_LEN + 4  # an SKF payload's Fragment Number, after its generic header
+            if data[16] == const.PT_SKF and (len(data) < f + 2 or (data[f] << 8 | data[f + 1]) != 1):
                 return None  # a fragmented one is answered on its first fragment only (RFC 7383 2.6.1)
             if s.state == sa_mod.HALF_OPEN and s.doomed is None:
                 return None  # a request with the IKE_SA_INIT's message ID
