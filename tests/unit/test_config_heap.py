@@ -6,7 +6,7 @@ import subprocess
 from branchgate import mpy, provision
 from mp import FIRMWARE, MICROPYTHON
 
-MODULES = ("config.py", "log.py", "crypto/__init__.py", "crypto/hmac.py", "ike/__init__.py", "ike/const.py",
+MODULES = ("config.py", "cfgview.py", "log.py", "crypto/__init__.py", "crypto/hmac.py", "ike/__init__.py", "ike/const.py",
            "ike/message.py", "ike/proposal.py", "ike/algos.py", "ike/names.py", "ike/words.py")
 # Measured 2026-11 on the unix port: proposal ~12 KB, config ~24 KB once imported, ~12 KB more for a
 # first load (JSON parse, a one-peer Config).
@@ -17,7 +17,7 @@ import gc
 def used():
     gc.collect()
     return gc.mem_alloc()
-import ike.message, crypto.hmac, log
+import ike.message, crypto.hmac, log, cfgview  # cfgview: loaded before config on the device too
 base = used()
 import ike.proposal
 p = used()
