@@ -7,7 +7,8 @@ Run as a script inside a namespace, this file is also the traffic tool of its te
 TCP checksums here):
   python test_dataplane.py sink BIND_IP PORT           accept one TCP connection, read to EOF
   python test_dataplane.py source SRC DST PORT BYTES [RATE]   connect from SRC and send BYTES random
-                                                       bytes (at most RATE bytes/s)
+                                                       bytes (at most RATE bytes/s); BYTES "-":
+                                                       until the tool's stdin closes
   python test_dataplane.py udp-echo BIND_IP PORT       echo UDP datagrams until killed
   python test_dataplane.py udp-ping SRC DST PORT COUNT send COUNT datagrams of growing size, one at
                                                        a time, and count the intact echoes
@@ -47,7 +48,12 @@ def _sink(bind_ip, port):
 
 
 def _source(src, dst, port, size, rate=0):
-    size, rate = int(size), int(rate)
+    """size "-" sends until stdin closes, so that a test decides when the transfer has lasted long
+    enough (a fixed size at a fixed rate can end before slow events under way, e.g. a rekey
+    retransmitted across a lossy link)."""
+    import select
+    until_eof = size == "-"
+    size, rate = (1 << 62) if until_eof else int(size), int(rate)
     s = socket.socket()
     s.bind((src, 0))
     s.settimeout(30)
@@ -55,8 +61,11 @@ def _source(src, dst, port, size, rate=0):
     h = hashlib.sha256()
     sent = 0
     t0 = time.monotonic()
+    step = max(1024, rate // 20) if until_eof and rate else 1 << 16
     while sent < size:
-        chunk = os.urandom(min(1 << 16, size - sent))
+        if until_eof and select.select([sys.stdin], [], [], 0)[0] and not sys.stdin.read(1):
+            break
+        chunk = os.urandom(min(step, size - sent))
         s.sendall(chunk)
         h.update(chunk)
         sent += len(chunk)
