@@ -134,8 +134,9 @@ def test_device_tests_pass_the_same_on_folded_firmware(tmp_path, module):
         assert p.returncode == 0, p.stdout + p.stderr
         results[name] = p.stdout.splitlines()
     ran = results["source"][-1]
-    assert ran.startswith("ran ") and ran.endswith("failed []") and not ran.startswith("ran 0 ")
-    assert results["folded"][-1] == ran
+    assert ran.startswith("ran ") and ran.endswith("failed []") and not ran.startswith("ran 0 "), \
+        "\n".join(results["source"][-30:])
+    assert results["folded"][-1] == ran, "\n".join(results["folded"][-30:])
 
 
 def test_references_inside_f_strings_are_left_with_their_import(tmp_path):
