@@ -443,7 +443,7 @@ _VIEW = ("generation", "fingerprint", "log_level")
 _VIEW_ID = ("type", "data")
 _VIEW_WAN = ("addr", "cidr", "gateway")
 _VIEW_LAN = ("addr", "prefix", "port")
-_VIEW_PEER = ("name", "psk", "ike_lifetime", "child_lifetime", "child_rekey_margin", "dpd_delay")
+_VIEW_PEER = ("name", "psk", "ike_lifetime", "ike_rekey_margin", "child_lifetime", "child_rekey_margin", "dpd_delay")
 
 
 def _copy(record, obj, names):

@@ -44,7 +44,7 @@ def _dispatch(r, s, exchange, msg_id, msg, payloads):
         reply = info.handle(r, s, msg, payloads)
     else:
         return r.drop("exchange type %d not supported" % exchange)
-    m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE, msg_id, reply)
+    m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE | s.flags, msg_id, reply)
     s.resp = s.tx.seal(m)
     s.rx_id = msg_id + 1
     r.send(s, s.resp)

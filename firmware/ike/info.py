@@ -81,7 +81,7 @@ def shutdown(r):
     """DELETE for each IKE SA, sent once: we will not be here for the answer."""
     for s in list(r.sas.values()):
         if s.state in (sa_mod.ESTABLISHED, sa_mod.DELETING) and s.tx is not None:
-            m = message.Message(s.spi_i, s.spi_r, const.INFORMATIONAL, 0, s.tx_id,
+            m = message.Message(s.spi_i, s.spi_r, const.INFORMATIONAL, s.flags, s.tx_id,
                                 [message.Delete(const.PROTO_IKE, [])])
             s.tx_id += 1
             r.send(s, s.tx.seal(m))

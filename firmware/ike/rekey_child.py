@@ -21,18 +21,6 @@ RETRY_MS = 2000
 _LOG = log.Logger("ike")
 
 
-def offer(specs, spi):
-    """Our ESP proposals (message.Proposal, numbered from 1) for the configured specs."""
-    out = []
-    for spec in specs:
-        t = [message.Transform(const.TRANS_ENCR, e, kl) for e, kl in spec.encr]
-        t += [message.Transform(const.TRANS_INTEG, i) for i in spec.integ]
-        t += [message.Transform(const.TRANS_DH, g) for g in spec.dh]
-        t += [message.Transform(const.TRANS_ESN, e) for e in spec.esn]
-        out.append(message.Proposal(len(out) + 1, const.PROTO_ESP, spi, t))
-    return out
-
-
 def _first_group(specs):
     for spec in specs:
         for g in spec.dh:
@@ -52,7 +40,7 @@ def start(r, s, c, group=None):
     ni = os.urandom(NONCE_LEN)
     group = group or _first_group(specs)
     kp = r.take_dh(group) if group else None
-    p = [message.Notify(const.PROTO_ESP, c.spi_in, const.REKEY_SA), message.Sa(offer(specs, spi_in)),
+    p = [message.Notify(const.PROTO_ESP, c.spi_in, const.REKEY_SA), message.Sa(selection.offer(specs, spi_in)),
          message.Nonce(ni)]
     if kp is not None:
         p.append(message.Ke(group, kp.public))

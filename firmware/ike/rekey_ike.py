@@ -1,5 +1,6 @@
 # IKE SA rekey, responder side (RFC 7296 1.3.2, 2.18): a new IKE SA with fresh SPIs, nonces and DH,
 # keyed from the old SA's SK_d; the CHILD SAs move over. The old SA stays until the peer deletes it.
+# install() also serves the rekeys we start (rekey_ike_own.py).
 import time
 
 import log
@@ -50,15 +51,21 @@ def handle(r, s, payloads, sa_p, ni, nr):
     except dh.DhError as e:
         _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), ke.group, e))
         return _error(const.INVALID_SYNTAX)
-    return _install(r, s, chosen, kp, gir, ni, nr)
+    spi_r = r.new_ike_spi()
+    install(r, s, chosen, gir, ni, nr, bytes(chosen.spi), spi_r, 0)
+    s.state = sa_mod.REKEYED
+    s.rekeyed_at = time.ticks_ms()
+    return [message.Sa([chosen.to_payload_proposal(spi_r)]), message.Nonce(nr), message.Ke(chosen.dh, kp.public)]
 
 
-def _install(r, s, chosen, kp, gir, ni, nr):
+def install(r, s, chosen, gir, ni, nr, spi_i, spi_r, flags):
+    """The IKE SA that replaces s, keyed from the rekey's DH secret gir and nonces, with s's CHILD
+    SAs. flags: FLAG_INITIATOR if we started the rekey (we are then the new SA's original
+    initiator and send with SK_ei/SK_ai), else 0. Returns it."""
     # Apart from handle(): a transient module's functions are loaded as one block each, and a
     # smaller block finds room in a heap the SAs have fragmented.
-    spi_i = bytes(chosen.spi)
-    spi_r = r.new_ike_spi()
     n = sa_mod.IkeSa(spi_i, spi_r, s.remote, s.natt)
+    n.flags = flags
     n.nat = s.nat
     n.chosen = algos.kept(chosen)
     n.peer = s.peer
@@ -66,13 +73,12 @@ def _install(r, s, chosen, kp, gir, ni, nr):
     elen = keys.key_bytes(chosen.encr, chosen.keylen)
     k = keys.ike_keys(keys.rekey_skeyseed(s.sk_d, gir, ni, nr), ni, nr, spi_i, spi_r, elen)
     n.sk_d = k.sk_d
-    n.rx = sk.SkCodec(chosen.encr, k.sk_ei, k.sk_ai)
-    n.tx = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
+    from_i = sk.SkCodec(chosen.encr, k.sk_ei, k.sk_ai)
+    from_r = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
+    n.rx, n.tx = (from_r, from_i) if flags else (from_i, from_r)
     n.children = s.children
     s.children = []
-    s.state = sa_mod.REKEYED
-    s.rekeyed_at = time.ticks_ms()
     r.add(n, None)
     from ike import identity  # for the log line only, once the DH's and key derivation's garbage is gone
     _LOG.info("IKE SA %s rekeyed by %s with peer %s: %s" % (identity.spis(s), identity.spis(n), n.name(), n.chosen))
-    return [message.Sa([chosen.to_payload_proposal(spi_r)]), message.Nonce(nr), message.Ke(chosen.dh, kp.public)]
+    return n

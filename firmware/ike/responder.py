@@ -25,7 +25,8 @@ _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side t
 # timer (DELETE, rekey), or the status is written: imported for it and unloaded after, so their
 # bytecode is not in the heap between handshakes (rekeys come hourly). Their interned names stay;
 # the code goes.
-_TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike", "ike.child",
+_TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike",
+              "ike.rekey_ike_own", "ike.child",
               "ike.natt", "ike.keys", "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
               "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs", "ike.names")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
@@ -63,7 +64,7 @@ class Responder:
         self.cfg = cfg
         self.wan = wan
         self.sad = sad
-        self.sas = {}        # our SPI (SPIr) -> IkeSa
+        self.sas = {}        # our SPI (IkeSa.ours(): SPIr, SPIi of one we initiated) -> IkeSa
         self.inits = {}      # SPIi | peer address -> half-open IkeSa, for IKE_SA_INIT retransmits
         self.cookies = None  # made when first needed (stateless cookies, 2.6)
         self.dh_pool = {}    # group -> a keypair computed while idle, for the next handshake
@@ -120,7 +121,7 @@ class Responder:
                 return spi
 
     def add(self, sa, init_key):
-        self.sas[sa.spi_r] = sa
+        self.sas[sa.ours()] = sa
         if init_key is not None:
             sa.init_key = init_key
             self.inits[init_key] = sa
@@ -131,10 +132,10 @@ class Responder:
         for c in sa.children:
             self.remove_child_entry(c)
         sa.children = []
-        self.sas.pop(sa.spi_r, None)
+        self.sas.pop(sa.ours(), None)
         self.inits.pop(sa.init_key, None)
         if sa.state != sa_mod.HALF_OPEN or why:
-            _LOG.info("IKE SA %s with %s %s" % (spi_hex(sa.spi_r), sa.name(), why))
+            _LOG.info("IKE SA %s with %s %s" % (spi_hex(sa.ours()), sa.name(), why))
         self.changed()
 
     def remove_child_entry(self, c):
@@ -218,10 +219,13 @@ class Responder:
                                                                          addr.describe(remote)))
                 return None
             return self.drop("IKE major version %d from %s" % (major, addr.describe(remote)))
+        # Our SPI is SPIr of an IKE SA the peer started, SPIi of one we started (by rekeying, 2.18):
+        # the Initiator flag of the peer's message says which.
+        ours = spi_r if flags & const.FLAG_INITIATOR else spi_i
         if flags & const.FLAG_RESPONSE:
-            s = self.sas.get(spi_r)
-            if s is None or s.spi_i != spi_i:
-                return self.drop("response for unknown IKE SA %s from %s" % (spi_hex(spi_r), addr.describe(remote)))
+            s = self.sas.get(ours)
+            if s is None or s.spi_i != spi_i or s.spi_r != spi_r:
+                return self.drop("response for unknown IKE SA %s from %s" % (spi_hex(ours), addr.describe(remote)))
             return self._response(s, data, msg_id)
         if exchange == const.IKE_SA_INIT and spi_r == ZERO_SPI:
             s = self.inits.get(spi_i + addr.key(remote))
@@ -231,9 +235,9 @@ class Responder:
                 return None
             from ike import init
             return init.handle(self, data, spi_i, msg_id, remote, natt)
-        s = self.sas.get(spi_r)
-        if s is None or s.spi_i != spi_i:
-            return self.drop("request for unknown IKE SA %s from %s" % (spi_hex(spi_r), addr.describe(remote)))
+        s = self.sas.get(ours)
+        if s is None or s.spi_i != spi_i or s.spi_r != spi_r:
+            return self.drop("request for unknown IKE SA %s from %s" % (spi_hex(ours), addr.describe(remote)))
         return self._request(s, data, exchange, msg_id, remote, natt)
 
     def drop(self, why, level=None):
@@ -290,10 +294,10 @@ class Responder:
             else:
                 raise message.ParseError("no SK payload")
         except sk.IntegrityError:
-            self.drop("message with bad integrity checksum for IKE SA %s dropped" % spi_hex(s.spi_r))
+            self.drop("message with bad integrity checksum for IKE SA %s dropped" % spi_hex(s.ours()))
             return None, None
         except message.ParseError as e:
-            self.drop("malformed message for IKE SA %s dropped: %s" % (spi_hex(s.spi_r), e.reason))
+            self.drop("malformed message for IKE SA %s dropped: %s" % (spi_hex(s.ours()), e.reason))
             return None, None
         msg.unsupported_critical = crit
         return msg, payloads
@@ -317,12 +321,12 @@ class Responder:
             return None
         if msg_id != s.rx_id:
             return self.drop("request with message ID %d for IKE SA %s dropped (expected %d)"
-                             % (msg_id, spi_hex(s.spi_r), s.rx_id))
+                             % (msg_id, spi_hex(s.ours()), s.rx_id))
         if s.state == sa_mod.HALF_OPEN and exchange != const.IKE_AUTH:
             return self.drop("exchange %d before IKE_AUTH dropped" % exchange)
         if s.state != sa_mod.HALF_OPEN and exchange == const.IKE_AUTH:
             # IKE_AUTH is the second exchange only: its octets (s.hs) are gone once authenticated.
-            return self.drop("IKE_AUTH on the authenticated IKE SA %s dropped" % spi_hex(s.spi_r))
+            return self.drop("IKE_AUTH on the authenticated IKE SA %s dropped" % spi_hex(s.ours()))
         if s.rx is None:
             return None
         msg, payloads = self._open(s, data)
@@ -343,7 +347,7 @@ class Responder:
         where its answer goes (sa.Request); none: a liveness check."""
         if s.out is not None:
             return False
-        m = message.Message(s.spi_i, s.spi_r, exchange, 0, s.tx_id, payloads)
+        m = message.Message(s.spi_i, s.spi_r, exchange, s.flags, s.tx_id, payloads)
         s.out = sa_mod.Request(s.tx_id, s.tx.seal(m), then, arg)
         s.tx_id += 1
         self.send(s, s.out.data)
@@ -352,7 +356,7 @@ class Responder:
     def _response(self, s, data, msg_id):
         out = s.out
         if out is None or msg_id != out.msg_id:
-            return self.drop("unexpected response %d for IKE SA %s" % (msg_id, spi_hex(s.spi_r)))
+            return self.drop("unexpected response %d for IKE SA %s" % (msg_id, spi_hex(s.ours())))
         msg, payloads = self._open(s, data)
         if msg is None:
             return None
@@ -371,6 +375,9 @@ class Responder:
         elif then == sa_mod.DELETE:
             from ike import info
             info.answered(self, s, out.arg, payloads)
+        elif then == sa_mod.REKEY_IKE:
+            from ike import rekey_ike_own
+            rekey_ike_own.answered(self, s, out.arg, payloads)
         elif payloads is None:  # a liveness check (whose answer needs nothing more) not answered
             self.remove(s, "deleted: dead peer (no answer to a liveness check and %d retransmits)"
                         % self.cfg.timers.retransmit_tries)
@@ -424,13 +431,20 @@ class Responder:
             return
         if s.state != sa_mod.ESTABLISHED:
             return
-        # An established SA with no request of ours in flight: lifetimes, our CHILD SA rekeys at soft
-        # expiry (rekey_child.py), liveness checks (DPD) when the peer is silent.
+        # An established SA with no request of ours in flight: lifetimes, our IKE and CHILD SA rekeys
+        # at soft expiry (rekey_ike_own.py, rekey_child.py), liveness checks (DPD) when the peer is
+        # silent.
         peer = s.peer
         life = peer.ike_lifetime * 1000
         if life and age >= life:
             from ike import info
-            info.delete_ike(self, s, "IKE SA lifetime expired (peer did not rekey)")
+            info.delete_ike(self, s, "IKE SA lifetime expired (%s)" % (
+                "peer refused our rekey" if s.rekey_refused else "not rekeyed"))
+            return
+        if (life and age >= life - peer.ike_rekey_margin * 1000 and not s.rekey_refused
+                and (s.rekey_after is None or time.ticks_diff(now, s.rekey_after) >= 0)):
+            from ike import rekey_ike_own
+            rekey_ike_own.start(self, s)
             return
         for c in s.children:
             if c.state == sa_mod.REKEYED and time.ticks_diff(now, c.rekeyed_at) >= sa_mod.REKEYED_LINGER_MS:

@@ -48,6 +48,7 @@ class ChildSa:
 # requests started on different ticks do not keep a copy each.
 REKEY_CHILD = const(1)  # rekey_child.answered
 DELETE = const(2)       # info.answered
+REKEY_IKE = const(3)    # rekey_ike_own.answered
 
 
 class Request:
@@ -80,6 +81,10 @@ class IkeSa:
     doomed = None            # why to remove it once the current response is sent (a failed
                              # IKE_AUTH: kept half-open to answer a retransmission, auth.answered)
     rekeyed_at = None
+    rekey_after = None       # ticks before which we do not start a rekey of it (after a refusal)
+    rekey_refused = False    # the peer refused our rekey: left to its hard expiry
+    flags = 0                # FLAG_INITIATOR if we are its original initiator (we made it by
+                             # rekeying, rekey_ike_own.py): set on every message we send on it
     esp_rx = 0               # ESP packets received at the last liveness look
     frags = None             # the fragmented message being collected (ike/frag.py)
 
@@ -95,6 +100,10 @@ class IkeSa:
 
     def name(self):
         return self.peer.name if self.peer is not None else "half-open"
+
+    def ours(self):
+        """Our SPI of it (the responder's key for it): SPIr, or SPIi if we are its original initiator."""
+        return self.spi_i if self.flags else self.spi_r
 
     def child_by_out(self, spi_out):
         for c in self.children:

@@ -6,6 +6,7 @@
 # only when the peer lists NONE for them.
 # Apart from ike/proposal.py (the proposal strings of the config): an exchange loads only this.
 from ike import const
+from ike import message
 from ike.algos import Chosen
 
 _E = const.TRANS_ENCR
@@ -93,3 +94,17 @@ def select(specs, offered, protocol, ke_group=None, skip_dh=False):
             if c is not None:
                 return c
     return None
+
+
+def offer(specs, spi):
+    """Our proposals (message.Proposal, numbered from 1) for the configured specs, with our SPI: a
+    rekey we start (rekey_child.py, rekey_ike_own.py)."""
+    out = []
+    for spec in specs:
+        t = [message.Transform(_E, e, kl) for e, kl in spec.encr]
+        t += [message.Transform(_P, f) for f in spec.prf]
+        t += [message.Transform(_I, i) for i in spec.integ]
+        t += [message.Transform(_D, g) for g in spec.dh]
+        t += [message.Transform(_S, e) for e in spec.esn]
+        out.append(message.Proposal(len(out) + 1, spec.protocol, spi, t))
+    return out

@@ -1,8 +1,8 @@
 """`branchgate hq-config`: the head office's half of a branch tunnel, generated from the device's own
 configuration so the two cannot disagree: identities, proposals (strongSwan syntax, defaults
-expanded), traffic selectors (swapped), DPD, and lifetimes SHORTER than the device's, because the
-device is a pure responder that never rekeys (it deletes an SA at its hard lifetime): the head office
-must rekey first.
+expanded), traffic selectors (swapped), DPD, and lifetimes SHORTER than the device's: the head office
+rekeys first, every time, and the device's own rekeys at its soft expiry (lifetime - margin) stay a
+fallback (a rekey by the device makes it the new IKE SA's initiator).
 
 Formats: `swanctl` (strongSwan 5.9+, tested against a real charon), `cisco-iosxe` and `huawei-vrp`
 (written from the vendors' documentation; UNTESTED against real gear).
@@ -97,7 +97,7 @@ def swanctl_connection(t):
         "        # claims a NAT so that peers encapsulate; forcing it here as well costs nothing.",
         "        encap = yes",
         "        dpd_delay = %s" % _dur(t.dpd_delay),
-        "        # The device never rekeys and deletes SAs at their lifetime: rekey (and expire) first.",
+        "        # The device rekeys at its soft expiry and deletes at its lifetime: rekey (and expire) first.",
         "        rekey_time = %s" % _dur(ike_rekey),
         "        rand_time = %s" % _dur(ike_rand),
         "        over_time = %s" % _dur(ike_hard - ike_rekey),
