@@ -148,6 +148,9 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
              message.Nonce(nr)]
     if frag_ok:
         reply.append(message.Notify(0, b"", const.IKEV2_FRAGMENTATION_SUPPORTED))  # RFC 7383 2.3
+    # IKE_AUTH may come without a CHILD SA (RFC 6023; auth.py): a peer set to insist on that
+    # (strongSwan's childless = force) asks for this first.
+    reply.append(message.Notify(0, b"", const.CHILDLESS_IKEV2_SUPPORTED))
     if nat is not None:
         s.nat = True  # ESP in UDP: our NAT-D makes the peer encapsulate even without a NAT (natt.py)
         reply.extend(natt.notifies(spi_i, spi_r, remote))

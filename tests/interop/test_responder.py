@@ -208,6 +208,41 @@ def test_ike_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
         assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])  # CHILD SAs move over
 
 
+def test_childless_initiation(lab, hq_charon, sim_board, psk):
+    # RFC 6023: strongSwan set to childless = force authenticates without a CHILD SA (only if the
+    # responder announced CHILDLESS_IKEV2_SUPPORTED) and creates it with CREATE_CHILD_SA after.
+    board = bring_up(lab, hq_charon, sim_board, psk, conn_extra={"childless": "force"})
+    wait_agree(hq_charon, board)
+    log = hq_charon.log_since()
+    auth = [line for line in log.splitlines() if "generating IKE_AUTH request" in line]
+    assert auth and "TSi" not in auth[0], log
+    assert "generating CREATE_CHILD_SA request 2 [ SA No TSi TSr ]" in log, log
+
+
+def test_device_rekeys_the_ike_sa_head_office_keeps_longer(lab, hq_charon, sim_board, psk):
+    # A head office whose IKE lifetime outlasts the device's (IOS-XE's and VRP's 24 h; here strongSwan
+    # at 1 h against the device's 12 s) leaves the rekey to the device, which becomes the new SA's
+    # initiator (RFC 7296 2.18); the CHILD SA moves over, strongSwan rekeys it on the new SA, and a
+    # rekey of the new SA by strongSwan swaps the roles back.
+    board = bring_up(lab, hq_charon, sim_board, psk, ike="aes128-sha256-ecp256", device={"ike_lifetime": 12},
+                     conn_extra={"rekey_time": "1h"})
+    sa, child = wait_agree(hq_charon, board)
+    assert sa.get("initiator") == "yes"
+    seen = [sa["initiator-spi"]]
+    for _ in range(2):
+        sa, c2 = wait_new(hq_charon, board, ike_spi, seen, timeout=20.0)
+        seen.append(sa["initiator-spi"])
+        assert sa.get("initiator") != "yes"  # strongSwan answered the rekey: the device initiated it
+        assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])
+    hq_charon.rekey(child="net")
+    sa, child = wait_new(hq_charon, board, child_spi, [child["spi-in"]])
+    assert sa["initiator-spi"] == seen[-1]
+    hq_charon.rekey(ike="branch")
+    sa, c2 = wait_new(hq_charon, board, ike_spi, seen)
+    assert sa.get("initiator") == "yes" and c2["spi-in"] == child["spi-in"]
+    assert "rekeying IKE SA" in board.log_tail()
+
+
 @pytest.mark.parametrize("hq_charon", [{"make_before_break": True}, {"make_before_break": False}], indirect=True,
                          ids=["make-before-break", "break-before-make"])
 def test_reauthentication_from_short_lifetimes(lab, hq_charon, sim_board, psk):
