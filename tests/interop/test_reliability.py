@@ -233,3 +233,26 @@ def test_nat_rebinding_during_retransmission(request, lab, tmp_path, sim_board, 
                 new_port=new_port, stale_rx=f["stale_rx"], relay_up=f["up"], relay_down=f["down"],
                 device_remote=rel.status(board)["ike"][0]["remote"])
     assert rel.status(board)["ike"][0]["remote"] == "%s:%d" % (faultrelay.NAT_IP, new_port)
+
+
+def test_simultaneous_ike_rekeys_settle_on_one_sa(request, lab, tmp_path, sim_board, psk):
+    """Both sides rekey the IKE SA at once (RFC 7296 2.8.2): the relay delays every datagram 1.2 s,
+    so the device's rekey (due at 12 s of its SA's life) and strongSwan's (at 12 s of its own, which
+    began a delay later) cross on the way. The device answers the crossing request TEMPORARY_FAILURE
+    (2.25); strongSwan notices the collision, takes the device's SA and drops its own rekey. Each
+    round ends with one IKE SA, the same CHILD SA, and both views in agreement."""
+    hq, relay, board = bring_up(request, lab, tmp_path, sim_board, psk, {"delay_ms": 1200}, device={"ike_lifetime": 13},
+                                conn_extra={"rekey_time": "12s", "rand_time": "0s", "over_time": "5s"})
+    sa, child = agree(hq, board)
+    seen = [sa["initiator-spi"]]
+    for _ in range(3):
+        sa, c2 = tr.wait_new(hq, board, tr.ike_spi, seen, timeout=30.0)
+        seen.append(sa["initiator-spi"])
+        assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])
+    collisions = board.log_since().count("collides with our pending request: TEMPORARY_FAILURE")
+    rel.figures("simultaneous IKE rekeys", rounds=3, collisions=collisions)
+    # The delays make them cross; without any crossing this test would show nothing.
+    assert collisions, board.log_tail()
+    assert "detected IKE_REKEY collision" in hq.log_since()
+    agree(hq, board)
+    assert not rel.console_faults(board), rel.console_faults(board)
