@@ -42,7 +42,7 @@ def snapshot(r):
     for s in r.sas.values():
         ch = s.chosen
         ikes.append({
-            "spi_i": identity.hexs(s.spi_i), "spi_r": identity.hexs(s.spi_r),
+            "spi_i": identity.hexs(s.spi_i), "spi_r": identity.hexs(s.spi_r), "initiator": s.flags != 0,
             "state": sa_mod.STATES[s.state], "peer": s.peer.name if s.peer is not None else None,
             "remote": addr.describe(s.remote), "nat": s.nat, "encr": _ENCR.get(ch.encr, ch.encr),
             "keylen": ch.keylen, "integ": _INTEG.get(ch.integ, ch.integ), "prf": _PRF.get(ch.prf, ch.prf),

@@ -44,7 +44,9 @@ def show_device(board):
     if not status["ike"]:
         print("no SAs")
     for sa in status["ike"]:
-        print("IKE SA %s_i %s_r*, %s, peer %s @ %s" % (sa["spi_i"], sa["spi_r"], sa["state"], sa["peer"], sa["remote"]))
+        mark = ("*", "") if sa.get("initiator") else ("", "*")  # * on the device's own SPI
+        print("IKE SA %s_i%s %s_r%s, %s, peer %s @ %s" % (sa["spi_i"], mark[0], sa["spi_r"], mark[1], sa["state"],
+                                                     sa["peer"], sa["remote"]))
         print("  %s-%s/%s/%s/%s" % (sa["encr"], sa["keylen"], sa["integ"], sa["prf"], sa["dh"]))
         for c in status["child"]:
             if c["ike_spi_r"] != sa["spi_r"]:

@@ -11,9 +11,10 @@ from .link import Link, LinkError
 def _sa_lines(st):
     out = []
     for s in st.get("ike", []):
-        out.append("  IKE %s %s %s[%s] %s-%s/%s/%s/%s, %d s" % (
+        out.append("  IKE %s %s %s[%s] %s-%s/%s/%s/%s, %d s%s" % (
             s.get("peer") or "?", s["state"], s["remote"], "NAT" if s.get("nat") else "no NAT", s["encr"],
-            s["keylen"], s["integ"], s["prf"], s["dh"], s["age_s"]))
+            s["keylen"], s["integ"], s["prf"], s["dh"], s["age_s"],
+            ", device is initiator (it rekeyed the SA)" if s.get("initiator") else ""))
     for c in st.get("child", []):
         cnt = c.get("counters", {})
         out.append("  CHILD %s %s === %s, SPIs %s_i %s_o, %s-%s/%s%s, %d s, in %s/%s out %s/%s (packets/bytes)" % (

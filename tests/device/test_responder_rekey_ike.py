@@ -87,6 +87,8 @@ def test_soft_expiry_rekeys_the_ike_sa_as_its_new_initiator():
     n = r.sas[hq.spi_i]  # our SPI is the new SA's SPIi
     assert n.flags == const.FLAG_INITIATOR and n.spi_r == hq.spi_r and n.children == children
     assert s.children == [] and len(sad.sas) == 1
+    from ike import status
+    assert sorted([x["initiator"] for x in status.snapshot(r)["ike"]]) == [False, True]  # the old SA, the new
     # The old SA is deleted by us right away, on the old SA.
     m2, p2 = i.open(wan.pop()[0])
     assert P.first(p2, message.Delete).protocol == const.PROTO_IKE

@@ -233,6 +233,7 @@ def test_device_rekeys_the_ike_sa_head_office_keeps_longer(lab, hq_charon, sim_b
         sa, c2 = wait_new(hq_charon, board, ike_spi, seen, timeout=20.0)
         seen.append(sa["initiator-spi"])
         assert sa.get("initiator") != "yes"  # strongSwan answered the rekey: the device initiated it
+        assert [i["initiator"] for i in device_established(board)[0]] == [True]
         assert (c2["spi-in"], c2["spi-out"]) == (child["spi-in"], child["spi-out"])
     hq_charon.rekey(child="net")
     sa, child = wait_new(hq_charon, board, child_spi, [child["spi-in"]])
