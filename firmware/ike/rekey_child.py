@@ -12,6 +12,7 @@ from crypto import dh
 from ike import const
 from ike import keys
 from ike import message
+from ike import rekey_answer
 from ike import sa as sa_mod
 from ike import selection
 
@@ -70,27 +71,13 @@ def answered(r, s, arg, payloads):
     c, spi_in, ni, kp = arg
     if c not in s.children:
         return  # the peer deleted it meanwhile
-    sa_p = nonce = ke = tsi = tsr = None
-    for p in payloads:
-        if isinstance(p, message.Notify) and p.notify_type <= const.NOTIFY_ERROR_MAX:
-            if p.notify_type == const.INVALID_KE_PAYLOAD and len(p.data) == 2 and kp is not None:
-                g = (p.data[0] << 8) | p.data[1]
-                if g != kp.group and g in dh.SUPPORTED:
-                    c.state = sa_mod.ESTABLISHED
-                    return start(r, s, c, g)
-            from ike import names
-            return _give_up(r, c, "peer %s refused it (%s)" % (s.name(), names.notify(p.notify_type)),
-                            p.notify_type == const.TEMPORARY_FAILURE)
-        if isinstance(p, message.Sa):
-            sa_p = p
-        elif isinstance(p, message.Nonce):
-            nonce = p
-        elif isinstance(p, message.Ke):
-            ke = p
-        elif isinstance(p, message.TsI):
-            tsi = p
-        elif isinstance(p, message.TsR):
-            tsr = p
+    err, sa_p, nonce, ke, tsi, tsr = rekey_answer.read(payloads)
+    if err is not None:
+        g = rekey_answer.retry_group(err, kp)
+        if g is not None:
+            c.state = sa_mod.ESTABLISHED
+            return start(r, s, c, g)
+        return _give_up(r, c, rekey_answer.refusal(s, err), err.notify_type == const.TEMPORARY_FAILURE)
     if sa_p is None or nonce is None or tsi is None or tsr is None:
         return _give_up(r, c, "peer %s answered without SA, nonce or selectors" % s.name(), False)
     specs = s.peer.esp_proposals

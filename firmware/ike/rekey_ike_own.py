@@ -15,6 +15,7 @@ from crypto import dh
 from ike import const
 from ike import identity
 from ike import message
+from ike import rekey_answer
 from ike import sa as sa_mod
 from ike import selection
 
@@ -51,22 +52,12 @@ def answered(r, s, arg, payloads):
     if s.state != sa_mod.ESTABLISHED:
         return  # the peer deleted it meanwhile
     spi_i, ni, kp = arg
-    sa_p = nonce = ke = None
-    for p in payloads:
-        if isinstance(p, message.Notify) and p.notify_type <= const.NOTIFY_ERROR_MAX:
-            if p.notify_type == const.INVALID_KE_PAYLOAD and len(p.data) == 2:
-                g = (p.data[0] << 8) | p.data[1]
-                if g != kp.group and g in dh.SUPPORTED:
-                    return start(r, s, g)
-            from ike import names
-            return _give_up(r, s, "peer %s refused it (%s)" % (s.name(), names.notify(p.notify_type)),
-                            p.notify_type == const.TEMPORARY_FAILURE)
-        if isinstance(p, message.Sa):
-            sa_p = p
-        elif isinstance(p, message.Nonce):
-            nonce = p
-        elif isinstance(p, message.Ke):
-            ke = p
+    err, sa_p, nonce, ke, _, _ = rekey_answer.read(payloads)
+    if err is not None:
+        g = rekey_answer.retry_group(err, kp)
+        if g is not None:
+            return start(r, s, g)
+        return _give_up(r, s, rekey_answer.refusal(s, err), err.notify_type == const.TEMPORARY_FAILURE)
     if sa_p is None or nonce is None or ke is None or not 16 <= len(nonce.data) <= 256:
         return _give_up(r, s, "peer %s answered without SA, nonce or KE" % s.name(), False)
     chosen = selection.select(s.peer.ike_proposals, sa_p.proposals, const.PROTO_IKE, ke.group)

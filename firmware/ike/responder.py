@@ -26,7 +26,7 @@ _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (host-side t
 # bytecode is not in the heap between handshakes (rekeys come hourly). Their interned names stay;
 # the code goes.
 _TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", "ike.rekey_ike",
-              "ike.rekey_ike_own", "ike.child",
+              "ike.rekey_ike_own", "ike.rekey_answer", "ike.child",
               "ike.natt", "ike.keys", "ike.ts", "ike.status", "ike.rekey_child", "crypto.prf", "ike.words",
               "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs", "ike.names")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
