@@ -389,7 +389,11 @@ class Responder:
         should call again."""
         now = time.ticks_ms()
         for s in list(self.sas.values()):
-            self._tick_sa(s, now)
+            if self._tick_sa(s, now):
+                # One rekey started a tick: its DH keypair can take seconds of pure Python on the
+                # chip, and the loop must get back to the ESP in between (SAs that came up together
+                # fall due together). The next tick skips this SA (its request is in flight).
+                break
         if self.quiet:
             self.quiet_summary(now)
         unload_transient()  # what a timer brought in (DELETE, rekey) goes before the status is built
@@ -403,6 +407,7 @@ class Responder:
         return IDLE_MS  # a keypair to make: as soon as the peer has paused
 
     def _tick_sa(self, s, now):
+        """The timers of IKE SA s; True if they started a rekey."""
         age = time.ticks_diff(now, s.created)
         if s.state == sa_mod.HALF_OPEN:
             if age >= self.cfg.timers.half_open_timeout * 1000:
@@ -445,7 +450,7 @@ class Responder:
                 and (s.rekey_after is None or time.ticks_diff(now, s.rekey_after) >= 0)):
             from ike import rekey_ike_own
             rekey_ike_own.start(self, s)
-            return
+            return True
         for c in s.children:
             if c.state == sa_mod.REKEYED and time.ticks_diff(now, c.rekeyed_at) >= sa_mod.REKEYED_LINGER_MS:
                 self.remove_child(s, c, "removed: replaced by rekey, peer never deleted it")
@@ -467,7 +472,7 @@ class Responder:
                     and (c.rekey_after is None or time.ticks_diff(now, c.rekey_after) >= 0)):
                 from ike import rekey_child
                 rekey_child.start(self, s, c)
-                return
+                return True
         delay = peer.dpd_delay * 1000
         if delay and time.ticks_diff(now, s.last_rx) >= delay:
             # ESP from the peer is as good a sign of life as IKE (RFC 7296 1.4 / 2.4): the inbound

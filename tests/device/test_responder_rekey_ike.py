@@ -207,3 +207,19 @@ def test_unanswered_rekey_removes_the_ike_sa():
     s.out.sent = ago(100)
     r.tick()
     assert r.sas == {} and sad.sas == {}
+
+
+def test_one_rekey_started_a_tick():
+    # Two IKE SAs fall due together (they came up together): their rekeys start a tick apart, each
+    # tick's DH work bounded.
+    r, wan, sad = P.rig(ike_lifetime=LIFE)
+    sas = []
+    for _ in range(2):
+        i, p = P.establish(r, wan)
+        sas.append(r.sas[i.spi_r])
+    for s in sas:
+        s.created = ago(91000)
+    r.tick()
+    assert len(wan.sent) == 1 and len([s for s in sas if s.out is not None]) == 1
+    r.tick()
+    assert len(wan.sent) == 2 and all(s.out is not None for s in sas)
