@@ -3,8 +3,9 @@
 # without it the IKE SA, and every CHILD SA with it, would be deleted at its lifetime. We become the
 # new IKE SA's original initiator: our new SPI is its SPIi, our messages on it carry the Initiator
 # flag, we send with SK_ei/SK_ai (rekey_ike.install). The CHILD SAs move to it and we delete the old
-# SA. A rekey of the same SA by the peer while ours is in flight gets TEMPORARY_FAILURE (create.py,
-# RFC 7296 2.25), so only one new SA comes up. A refusal (TEMPORARY_FAILURE) is retried shortly;
+# SA. A rekey of the same SA by the peer while ours is in flight gets TEMPORARY_FAILURE (create.py;
+# RFC 7296 2.25's answer when a rekey in progress prevents a request), so only one new SA comes up
+# and no redundant one has to be settled by nonces (2.8.2). A refusal (TEMPORARY_FAILURE) is retried shortly;
 # INVALID_KE_PAYLOAD once, with the group the peer names; anything else leaves the SA to its hard
 # expiry.
 import os
