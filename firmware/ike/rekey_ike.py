@@ -60,8 +60,8 @@ def handle(r, s, payloads, sa_p, ni, nr):
 
 def install(r, s, chosen, gir, ni, nr, spi_i, spi_r, flags):
     """The IKE SA that replaces s, keyed from the rekey's DH secret gir and nonces, with s's CHILD
-    SAs. flags: FLAG_INITIATOR if we started the rekey (we are then the new SA's original
-    initiator and send with SK_ei/SK_ai), else 0. Returns it."""
+    SAs, added to the responder's table. flags: FLAG_INITIATOR if we started the rekey (we are then
+    the new SA's original initiator and send with SK_ei/SK_ai), else 0."""
     # Apart from handle(): a transient module's functions are loaded as one block each, and a
     # smaller block finds room in a heap the SAs have fragmented.
     n = sa_mod.IkeSa(spi_i, spi_r, s.remote, s.natt)
@@ -81,4 +81,3 @@ def install(r, s, chosen, gir, ni, nr, spi_i, spi_r, flags):
     r.add(n, None)
     from ike import identity  # for the log line only, once the DH's and key derivation's garbage is gone
     _LOG.info("IKE SA %s rekeyed by %s with peer %s: %s" % (identity.spis(s), identity.spis(n), n.name(), n.chosen))
-    return n

@@ -5,9 +5,9 @@
 # flag, we send with SK_ei/SK_ai (rekey_ike.install). The CHILD SAs move to it and we delete the old
 # SA. A rekey of the same SA by the peer while ours is in flight gets TEMPORARY_FAILURE (create.py;
 # RFC 7296 2.25's answer when a rekey in progress prevents a request), so only one new SA comes up
-# and no redundant one has to be settled by nonces (2.8.2). A refusal (TEMPORARY_FAILURE) is retried shortly;
-# INVALID_KE_PAYLOAD once, with the group the peer names; anything else leaves the SA to its hard
-# expiry.
+# and no redundant one has to be settled by nonces (2.8.2). A refusal (TEMPORARY_FAILURE) is retried
+# shortly; INVALID_KE_PAYLOAD once, with the group the peer names; anything else leaves the SA to its
+# hard expiry.
 import os
 import time
 
