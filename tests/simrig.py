@@ -75,11 +75,11 @@ def provision(root, wan, peers=1, log_level="info", limits=None, lan=None, **pee
 class Device:
     """The firmware in `root` at `heap`; extra env for the board's stand-ins (reset cause, watchdog)."""
 
-    def __init__(self, root, heap="112k", env=None, build=None, prefix=(), script=None):
+    def __init__(self, root, heap="112k", env=None, build=None, prefix=(), script=None, exe=None):
         """prefix: argv before micropython's (e.g. `ip netns exec NS`); script: run it instead of
-        `-m main` (tests/device is then on the path too)."""
+        `-m main` (tests/device is then on the path too); exe: another micropython (tests/mp32.py)."""
         self.root = Path(root)
-        self.build = build or sim.build_firmware()
+        self.build = build or sim.build_firmware(exe=exe)
         self.console = self.root / "console.log"
         e = dict(os.environ, MICROPYPATH=sim.micropypath(self.root, self.build)
                  + ("" if script is None else ":" + str(DEVICE_TESTS)))
@@ -87,7 +87,7 @@ class Device:
         self._log = open(self.console, "wb")  # this start's console only
         # stdin a pipe nobody writes: a quiet serial line (at EOF the provisioning console would load)
         run = ["-m", "main"] if script is None else [str(script)]
-        self.proc = sim.Firmware([*prefix, MICROPYTHON, "-X", "heapsize=" + heap, *run], e, cwd=str(self.root),
+        self.proc = sim.Firmware([*prefix, exe or MICROPYTHON, "-X", "heapsize=" + heap, *run], e, cwd=str(self.root),
                                  stdin=subprocess.PIPE, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self):
@@ -383,11 +383,12 @@ class Timeline:
 MEMORY_TROUBLE = ("MemoryError", "out of memory", "low memory")
 
 
-def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=None):
+def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=None, exe=None):
     """The heap-budget scenario on a fresh device at `heap`: bring up `ike_sas` IKE SAs with
     `children` CHILD SAs each, ping through all of them, run `timeline` (default: an hour), ping
     again, stop gracefully. Returns a dict of figures; "ok" is False with "why" on any failure,
-    including a memory complaint in the device's log."""
+    including a memory complaint in the device's log. exe: another micropython (tests/mp32.py's
+    32-bit one), the firmware compiled for it."""
     import shutil
     import tempfile
     root = Path(workdir or tempfile.mkdtemp(prefix="bg-heap-"))
@@ -395,7 +396,7 @@ def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=N
     # Room for rekeys in flight: an IKE rekey briefly doubles an IKE SA, a CHILD rekey a CHILD SA.
     provision(root, wan, peers=ike_sas, limits={"max_ike_sas": 2 * ike_sas, "max_child_sas": 2 * ike_sas * children})
     out = {"heap": heap, "ok": False, "why": None}
-    dev = Device(root, heap=heap, build=build)
+    dev = Device(root, heap=heap, build=build, exe=exe)
     hqs = []
     try:
         dev.wait_for("INFO main: up", timeout=60)

@@ -53,7 +53,7 @@ def _sp_tables():
 
 
 _SP = _sp_tables()
-_FP = bytes(_IP.index(i) + 1 for i in range(1, 65))
+_FP = bytes(list(_IP).index(i) + 1 for i in range(1, 65))  # bytes.index(int) is newer than MicroPython 1.25
 
 
 def _subkeys(key8):

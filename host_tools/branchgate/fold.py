@@ -14,8 +14,8 @@ Private names are shortened the same way (private_names, shorten): every name is
 .mpy loads, ~20 bytes of heap each, and a module-private name is one no other module shares. Each module's
 private names, its public ones no other source mentions, and the arguments only it has and no caller
 passes by keyword become _0, _1, ... _a ... in the order they first appear, so the modules share those
-few names instead of interning ~300 of their own. Line numbers stay; compile_tree writes the map
-(names.map) next to the build for reading tracebacks."""
+few names instead of interning ~300 of their own. Line numbers stay (mpy.py decides whether the bytecode
+keeps them); compile_tree writes the map (names.map) next to the build for reading tracebacks."""
 import ast
 import builtins
 import functools

@@ -69,6 +69,7 @@ def _native_arch(exe):
 
 def _sources_digest(src, arch):
     h = hashlib.sha256(arch.encode())  # the viper functions' machine code is in the build
+    h.update(b"lines" if mpy.source_lines() else b"")
     for f in (mpy.__file__, mpy.fold.__file__):  # and how it was compiled (constant folding)
         h.update(Path(f).read_bytes())
     for f in sorted(src.rglob("*.py")):
@@ -83,13 +84,14 @@ def _sources_digest(src, arch):
     return h.hexdigest()[:16]
 
 
-def build_firmware(src=None, build_root=None):
-    """Compile src (default firmware/) to .mpy under build_root, once per distinct source tree; several
-    sim boards may start at the same time, so a tree is built aside and renamed into place."""
+def build_firmware(src=None, build_root=None, exe=None):
+    """Compile src (default firmware/) to .mpy under build_root, once per distinct source tree, for the
+    native code of micropython `exe` (default micropython_exe()); several sim boards may start at the
+    same time, so a tree is built aside and renamed into place."""
     src = Path(src or paths.FIRMWARE)
     build_root = Path(build_root or paths.BUILD / "sim")
     try:
-        arch = sim_arch()
+        arch = _native_arch(os.path.abspath(exe)) if exe else sim_arch()
         out = build_root / _sources_digest(src, arch)
     except RuntimeError as e:
         raise CliError(str(e)) from None

@@ -14,13 +14,22 @@ session's (106 KB held once up, 134 KB with the 4 x 2 SAs; ~128 KB on a 32-bit b
 ESP32's word size puts it); ~168 KB on 2026-11-28 (~120 KB on the 32-bit build; an IKE SA rekey no
 longer loads the CHILD SA code). So the 112k run is a strict xfail, which
 turns into a failure the day the firmware fits (then drop the mark), and the same scenario runs at
-MEASURED_HEAP to keep it working and to catch growth past today's figure."""
+MEASURED_HEAP to keep it working and to catch growth past today's figure.
+
+The ESP32 is a 32-bit machine (4-byte pointers, 16-byte GC blocks; the venv's sim has 8 and 32), so the
+same scenario also runs on a 32-bit MicroPython unix port (tests/mp32.py: Debian's i386 package, the
+firmware compiled for x86): that is where the 112 KB are the chip's 112 KB. There, 2026-11-28, after
+bytecode stopped carrying line numbers: 116k passes (3 of 4 runs), 112k fails (a 1600-byte datagram
+finds no contiguous block in a heap with ~21 KB free, while the fourth head office comes up). Both
+112k runs are strict xfails; MEASURED_HEAP_32 guards today's 32-bit figure."""
 import pytest
 
+import mp32
 import simrig
 
 BUDGET_HEAP = "112k"
 MEASURED_HEAP = "200k"  # today's peak (~168 KB) and a margin; lower it as the firmware shrinks
+MEASURED_HEAP_32 = "128k"  # the 32-bit build's (~116 KB) and a margin
 
 pytestmark = pytest.mark.skipif(bool(simrig.missing()), reason=simrig.missing() or "-")
 
@@ -47,6 +56,25 @@ def test_four_ike_sas_two_children_each_an_hour_of_rekeys_at_112k():
 
 def test_the_budget_scenario_at_todays_measured_heap():
     check(simrig.budget_run(MEASURED_HEAP))
+
+
+@pytest.fixture(scope="module")
+def micropython32():
+    try:
+        return mp32.micropython32()
+    except mp32.Unavailable as e:
+        pytest.skip("no 32-bit MicroPython to measure at the ESP32's word size: %s" % e)
+
+
+@pytest.mark.xfail(strict=True, reason="over budget: ~116 KB on a 32-bit build (make bench BENCH=heap32)")
+def test_at_the_esp32_word_size_four_ike_sas_two_children_each_an_hour_of_rekeys_at_112k(micropython32):
+    check(simrig.budget_run(BUDGET_HEAP, exe=micropython32))
+
+
+def test_at_the_esp32_word_size_the_budget_scenario_at_todays_measured_heap(micropython32):
+    r = simrig.budget_run(MEASURED_HEAP_32, exe=micropython32)
+    print("32-bit MicroPython (%s): budget scenario at %s: ok" % (", ".join(mp32.version()), MEASURED_HEAP_32))
+    check(r)
 
 
 @pytest.mark.soak

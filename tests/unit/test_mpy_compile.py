@@ -43,3 +43,27 @@ def test_firmware_compiles(tmp_path, march):
         if p.returncode != 0 or not out.exists():
             failures.append("%s: %s" % (src.relative_to(FIRMWARE), (p.stderr or p.stdout).strip()))
     assert not failures, "\n".join(failures)
+
+
+FAILS_ON_LINE_4 = """def f(x):
+    y = x + 1
+    z = y * 2
+    return z // 0
+"""
+
+
+@pytest.mark.parametrize("lines", [False, True])
+def test_line_numbers_only_when_asked(tmp_path, monkeypatch, lines):
+    """Bytecode the board loads into its heap leaves line numbers out; BRANCHGATE_SOURCE_LINES=1 keeps
+    them (MicroPython's traceback is the oracle: it names line 4 only if the table is there)."""
+    monkeypatch.setenv("BRANCHGATE_SOURCE_LINES", "1" if lines else "0")
+    (tmp_path / "div.py").write_text(FAILS_ON_LINE_4)
+    out = compile_file(tmp_path / "div.py", tmp_path / "mpy" / "div.mpy")
+    p = subprocess.run([MICROPYTHON, "-c", "import div; div.f(1)"], capture_output=True, text=True,
+                       env=dict(os.environ, MICROPYPATH=str(tmp_path / "mpy")))
+    trace = p.stdout + p.stderr  # the unix port prints uncaught exceptions on stdout
+    assert "ZeroDivisionError" in trace, trace
+    assert ("line 4, in f" in trace) == lines, trace
+    monkeypatch.setenv("BRANCHGATE_SOURCE_LINES", "0" if lines else "1")
+    other = compile_file(tmp_path / "div.py", tmp_path / "other" / "div.mpy")
+    assert (out.stat().st_size < other.stat().st_size) != lines  # the table is what makes the difference
