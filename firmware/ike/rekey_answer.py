@@ -7,7 +7,7 @@ from ike import message
 
 def read(payloads):
     """(error, sa, nonce, ke, tsi, tsr): the first error Notify (then nothing else is read), else
-    None and the first payload of each kind (None where there is none)."""
+    None, the first SA payload and the last payload of each other kind (None where there is none)."""
     sa_p = nonce = ke = tsi = tsr = None
     for p in payloads:
         if isinstance(p, message.Notify) and p.notify_type <= const.NOTIFY_ERROR_MAX:

@@ -19,7 +19,7 @@ MEASURED_HEAP to keep it working and to catch growth past today's figure.
 The ESP32 is a 32-bit machine (4-byte pointers, 16-byte GC blocks; the venv's sim has 8 and 32), so the
 same scenario also runs on a 32-bit MicroPython unix port (tests/mp32.py: Debian's i386 package, the
 firmware compiled for x86): that is where the 112 KB are the chip's 112 KB. There, 2026-11-28, after
-bytecode stopped carrying line numbers: 116k passes (3 of 4 runs), 112k fails (a 1600-byte datagram
+bytecode stopped carrying line numbers: 116k passes (4 of 5 runs), 112k fails (0 of 6) (a 1600-byte datagram
 finds no contiguous block in a heap with ~21 KB free, while the fourth head office comes up). Both
 112k runs are strict xfails; MEASURED_HEAP_32 guards today's 32-bit figure."""
 import pytest
