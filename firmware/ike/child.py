@@ -102,8 +102,8 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     responder.unload("crypto.prf")
     c = sa_mod.ChildSa(spi_in, spi_out, chosen, local_ts, remote_ts, peer.child_lifetime * 1000)
     # The initiator->responder keys protect what we receive.
-    c.entry = r.sad.install(spi_in, spi_out, chosen.encr, elen * 8, enc_i, auth_i, enc_r, auth_r,
-                            local_ts, remote_ts, s.remote, s.nat)
+    r.install_later(s, c, (spi_in, spi_out, chosen.encr, elen * 8, enc_i, auth_i, enc_r, auth_r,
+                           local_ts, remote_ts, s.remote, s.nat))
     s.children.append(c)
     _LOG.info("CHILD SA %s_i %s_o established with peer %s: %s, %s === %s%s" % (
         _hex(spi_in), _hex(spi_out), peer.name, c.chosen, ts.describe(local_ts), ts.describe(remote_ts),

@@ -47,7 +47,7 @@ def _dispatch(r, s, exchange, msg_id, msg, payloads):
     m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE | s.flags, msg_id, reply)
     s.resp = s.tx.seal(m)
     s.rx_id = msg_id + 1
-    r.send(s, s.resp)
+    r.answer = s  # sent once the exchange's code is gone and its CHILD SAs are in (Responder.input)
     if s.doomed:
         if s.state == sa_mod.HALF_OPEN:
             auth.answered(r, s)  # a failed IKE_AUTH: its answer stays for a retransmission

@@ -101,8 +101,8 @@ def answered(r, s, arg, payloads):
     local_ts = tsi.selectors
     remote_ts = tsr.selectors
     n = sa_mod.ChildSa(spi_in, bytes(chosen.spi), chosen, local_ts, remote_ts, c.lifetime)
-    n.entry = r.sad.install(spi_in, n.spi_out, chosen.encr, elen * 8, enc_r, auth_r, enc_i, auth_i,
-                            local_ts, remote_ts, s.remote, s.nat)
+    r.install_later(s, n, (spi_in, n.spi_out, chosen.encr, elen * 8, enc_r, auth_r, enc_i, auth_i,
+                           local_ts, remote_ts, s.remote, s.nat))
     s.children.append(n)
     _LOG.info("CHILD SA %s_i rekeyed by %s_i %s_o: %s" % (_hex(c.spi_in), _hex(spi_in), _hex(n.spi_out), n.chosen))
     from ike import info  # for the DELETE that ends it; not needed to start a rekey

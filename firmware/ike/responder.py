@@ -68,6 +68,8 @@ class Responder:
         self.inits = {}      # SPIi | peer address -> half-open IkeSa, for IKE_SA_INIT retransmits
         self.cookies = None  # made when first needed (stateless cookies, 2.6)
         self.dh_pool = {}    # group -> a keypair computed while idle, for the next handshake
+        self.installs = []   # (IkeSa, ChildSa, Sad.install's arguments) of the exchange under way
+        self.answer = None   # the IkeSa whose cached response (resp) the exchange under way made
         self.counters = {"rx": 0, "dropped": 0, "ikev1": 0, "established": 0, "auth_failed": 0}
         self.status_path = status_path
         self.quiet = {}      # kind of dropped datagram -> [ticks its window began, drops not logged in it]
@@ -138,6 +140,34 @@ class Responder:
             _LOG.info("IKE SA %s with %s %s" % (spi_hex(sa.ours()), sa.name(), why))
         self.changed()
 
+    def install_later(self, s, c, args):
+        """Give CHILD SA c of IKE SA s its SAD entry (Sad.install(*args)) once the exchange is over.
+        The entry (AES contexts, HMAC pads, counters: ~1.2 KB in a dozen blocks) lives as long as the
+        SA; made while the exchange's code and garbage fill the low heap, it would land above them
+        and leave holes under it when they go. Made after, it fills those holes. Nothing reads or
+        sends ESP on the SA before: the answer that tells the peer of it goes after (_commit), and
+        the loop reads no packet in between."""
+        self.installs.append((s, c, args))
+
+    def _commit(self):
+        """After an exchange's code has gone: install its CHILD SAs, then send its answer. Out of
+        memory for an install, the IKE SA goes unanswered, as when an exchange runs out (exchange.py):
+        the peer retransmits or starts over."""
+        s, self.answer = self.answer, None
+        while self.installs:
+            o, c, args = self.installs.pop()
+            if c not in o.children:
+                continue  # gone with its exchange (a collision, a DELETE)
+            try:
+                c.entry = self.sad.install(*args)
+            except MemoryError:
+                self.installs = []
+                self.remove(o, "dropped: out of memory installing CHILD SA %s" % spi_hex(c.spi_in))
+                gc.collect()
+                return
+        if s is not None:
+            self.send(s, s.resp)
+
     def remove_child_entry(self, c):
         if c.entry is not None:
             self.sad.remove(c.spi_in)
@@ -177,6 +207,7 @@ class Responder:
             self._input(data, remote, natt)
         finally:
             unload_transient()
+            self._commit()
         if self.dirty:
             # The new state shows right after its log lines; written once the exchange's code is
             # gone, not on top of it (the status of 4 x 2 SAs is several KB of dicts and strings).

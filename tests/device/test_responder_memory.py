@@ -33,3 +33,25 @@ def test_memory_error_mid_exchange_leaves_no_half_built_sa():
     assert wan.sent == [] and not r.sas and not sad.sas
     r.input(req, P.HQ_NATT, True)  # the retransmit finds nothing and changes nothing
     assert wan.sent == [] and not r.sas
+
+
+def test_child_sa_entry_is_made_after_the_exchange_code_left_and_before_the_answer():
+    # The SAD entry lives as long as the CHILD SA: made once the exchange's modules are unloaded, it
+    # fills the holes they leave instead of landing above them; the answer that lets the peer use it
+    # goes after it.
+    import sys
+    r, wan, sad = P.rig()
+    i = P.Initiator()
+    r.input(i.sa_init(), P.HQ, False)
+    i.init_response(wan.pop()[0])
+    seen = []
+    real = sad.install
+
+    def install(*args, **kw):
+        seen.append((len(wan.sent), "ike.auth" in sys.modules, "ike.child" in sys.modules))
+        return real(*args, **kw)
+
+    sad.install = install
+    r.input(i.auth(), P.HQ_NATT, True)
+    assert seen == [(0, False, False)]
+    assert len(wan.sent) == 1 and len(sad.sas) == 1  # then the answer
