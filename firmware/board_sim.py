@@ -3,22 +3,19 @@
 # - WAN: the namespace's owner puts the address on an interface; binding the WAN sockets is the
 #   test that it is there.
 # - LAN: an AF_PACKET socket on the interface the configuration (or the definition) names.
-# - Watchdog: SimWdt. Fed too late, it ends the process with board.EXIT_WATCHDOG, the sim's reset;
-#   it also touches HEARTBEAT, so `branchgate sim run` kills a firmware that stops feeding it.
+# - Watchdog: SimWdt (board_sim_wdt.py, apart so that this module leaves the heap once the board is
+#   up and only the watchdog stays).
 # - Button: held while the file BUTTON exists in the board's root (tests create it).
 # - LED: its changes are logged.
 # - Stop: `branchgate sim run` asks for the graceful stop with a byte on a pipe (stop_fd), which the
 #   loop polls; a SIGINT would interrupt whatever runs, a garbage collection included.
 import os
-import sys
-import time
 
 import board
 import log
 
 WDT_ENV = "BRANCHGATE_WDT_MS"  # a shorter watchdog than board.WDT_MS, for tests
 STOP_FD_ENV = "BRANCHGATE_STOP_FD"
-HEARTBEAT = "wdt.beat"
 BUTTON = "button"
 LAN_IFNAME = "bglan0"  # boards/sim/board.json's default
 
@@ -49,6 +46,7 @@ class Sim:
             _LOG.info("status LED %s" % ("on" if on else "off"))
 
     def watchdog(self):
+        from board_sim_wdt import SimWdt  # apart: the watchdog stays, this module goes once up
         ms = os.getenv(WDT_ENV)
         return SimWdt(int(ms) if ms else board.WDT_MS)
 
@@ -67,26 +65,3 @@ class Sim:
             return None
         from net.ports.afpacket import AfPacketPort
         return AfPacketPort(lan.port or self.lan_ifname)
-
-
-class SimWdt:
-    """machine.WDT on the sim: once made, feed() is due every timeout_ms."""
-
-    def __init__(self, timeout_ms):
-        self.timeout = timeout_ms
-        self.fed = time.ticks_ms()
-        self._beat = None
-        self.feed()
-
-    def feed(self):
-        now = time.ticks_ms()
-        late = time.ticks_diff(now, self.fed)
-        if late > self.timeout:
-            # Fed again, but too late: on a chip the reset would have happened by now.
-            _LOG.error("watchdog: not fed for %d ms (timeout %d ms), resetting" % (late, self.timeout))
-            sys.exit(board.EXIT_WATCHDOG)
-        self.fed = now
-        if self._beat is None or time.ticks_diff(now, self._beat) >= self.timeout // 4:
-            self._beat = now
-            with open(HEARTBEAT, "w") as f:
-                f.write("%d\n" % self.timeout)

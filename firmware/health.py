@@ -4,14 +4,15 @@
 # ike/status.py's snapshot, which has none.
 #
 # Uptime is summed from tick to tick: ticks_diff spans only 6.2 days on an ESP32 (ticks wrap at 2**30
-# ms), a box's uptime months. Once up for recovery.HEALTHY_MS, the boot stops counting as a crash.
+# ms), a box's uptime months. Once up for HEALTHY_MS, the boot stops counting as a crash (recovery.py).
 import binascii
 import gc
 import os
 import time
 
 import log
-import recovery
+
+HEALTHY_MS = 5 * 60 * 1000
 
 _boot = {"reset_cause": None, "crashes": 0, "safe_mode": None, "board": None}
 # Changes at every boot, so the host sees a restart; kept here, as provision.py comes and goes.
@@ -34,8 +35,9 @@ def tick():
     _up[0] += ms // 1000
     _up[1] = ms % 1000
     _up[2] = now
-    if not _up[3] and _up[0] * 1000 >= recovery.HEALTHY_MS:
+    if not _up[3] and _up[0] * 1000 >= HEALTHY_MS:
         _up[3] = True
+        import recovery  # loaded for this once (main lets boot-time modules go)
         recovery.healthy()
         _LOG.info("up for %d s: crash counter cleared" % _up[0])
 

@@ -16,7 +16,6 @@ import board
 import cfgview
 import health
 import log
-import recovery
 
 ROOT = "."                   # the board's filesystem root (the sim board runs in its --root)
 STATUS_FILE = "status.json"  # the device's view of its SAs, rewritten atomically on changes
@@ -24,6 +23,10 @@ RECOVER_MS = 100             # poll timeout after a failed iteration (no busy lo
 _BRINGUP_GC_BYTES = const(4096)  # gc.threshold while coming up (see Board)
 _IKE_GC_BYTES = const(4096)      # and while the IKE side runs, on a short heap (see ike_input)
 _SHORT_BYTES = const(98304)      # short: less free than this once up (the chip's: ~40 KB)
+# Modules only coming up needs (retries, the board's platform): they leave the heap once it is up,
+# ~3 KB of a chip's (board_esp32.py) and are loaded again for what needs them later (a shutdown, the
+# console's restart, the crash counter's reset).
+_BOOT_ONLY = ("recovery", "board_sim", "board_esp32")
 
 _LOG = log.Logger("main")
 
@@ -40,6 +43,7 @@ class Board:
         self.wdt = wdt = hw.watchdog()
         gc.collect()  # the config store's code goes before the protocol code comes in
         log.set_level(self.cfg.log_level)
+        import recovery
         from ike import responder
         from ipsec import sad as sad_mod
         from net import wan as wan_mod
@@ -57,6 +61,8 @@ class Board:
         port = recovery.retry(lambda: hw.lan_port(lan), "LAN port (interface present?)", wdt)
         self.dp = dataplane.DataPlane(self.cfg, self.wan, self.sad, port)
         self.responder.dataplane = self.dp  # its counters go into the status view
+        for name in _BOOT_ONLY:  # nothing running holds their code (the watchdog has a module of its own)
+            sys.modules.pop(name, None)
         # Up: the packet path collects only when the heap runs out (its garbage is short-lived, and a
         # collection every few packets would halve the throughput); the IKE side, on a short heap,
         # more often.
@@ -146,14 +152,14 @@ class Board:
             self.responder.shutdown()
             self.wan.close()
             self.dp.close()
-            recovery.healthy()  # an orderly stop is no crash
+            _healthy()  # an orderly stop is no crash
         return 0
 
 
 def safe_mode(hw, why):
     """The provisioning console only: no WAN sockets, no tunnel, no watchdog. Clears the crash
     counter, so the next reset (after the user fixed what was wrong) tries a normal boot."""
-    recovery.healthy()
+    _healthy()
     health.safe_mode(why)
     _LOG.warn("safe mode (%s): the tunnel stays down, provisioning console only" % why)
     if hw is not None:
@@ -162,8 +168,8 @@ def safe_mode(hw, why):
     return provision.serve(ROOT, why, hw.stop_fd() if hw is not None else None)
 
 
-def start(crashes):
-    if crashes >= recovery.CRASH_LIMIT:
+def start(crashes, limit):
+    if crashes >= limit:
         return safe_mode(None, "%d crashes in a row" % crashes)
     hw = board.open_board()
     health.board(hw.name)
@@ -174,8 +180,20 @@ def start(crashes):
     except ValueError as e:  # config.ConfigError: not provisioned, damaged or invalid
         _LOG.error("cannot start: %s" % e)
         return safe_mode(hw, "no valid configuration")
+    hw = None  # its platform module has left (Board): let its code go too
     health.running(dev)
     return dev.run()
+
+
+def _healthy():
+    import recovery
+    recovery.healthy()
+
+
+def _boot(cause):
+    """(crashes in a row before this boot, how many start safe mode): recovery.py counts this one."""
+    import recovery
+    return recovery.boot(cause), recovery.CRASH_LIMIT
 
 
 def main():
@@ -185,16 +203,18 @@ def main():
         sys.path.remove("")
         sys.path.append("")
     cause = board.reset_cause()
-    crashes = recovery.boot(cause)
+    crashes, limit = _boot(cause)
     health.booted(cause, crashes)
     _LOG.info("boot: reset cause %s, %d crashes in a row before" % (cause, crashes))
     try:
-        return start(crashes)
+        return start(crashes, limit)
     except KeyboardInterrupt:  # stopped while still coming up (e.g. waiting for the WAN address)
-        recovery.healthy()
+        _healthy()
         return 0
     except Exception as e:  # a bug: log it, then reset (this boot already counts as a crash)
-        recovery.crash(e)
+        # Nothing to load on this path: the heap may be what failed.
+        log.emit(log.ERROR, "boot", "unhandled %s: restarting", (type(e).__name__,))
+        sys.print_exception(e)
         board.restart()
 
 

@@ -1,17 +1,15 @@
 # Coming back by itself: retries with backoff for what the environment gets wrong at boot (WAN link
 # down, address not there yet, no DHCP lease), and crash-loop detection for what the firmware gets
-# wrong. Every boot counts as a crash in a small file until it has been up HEALTHY_MS (health.tick()
+# wrong. Every boot counts as a crash in a small file until it has been up health.HEALTHY_MS (health.tick()
 # keeps the uptime); CRASH_LIMIT boots in a row that did not get that far start the provisioning
 # console only (safe mode). A power-on reset starts the count afresh: a power cycle is the user's
 # way out, not a crash.
-import sys
 import time
 
 import log
 
 CRASH_FILE = "crashes"
 CRASH_LIMIT = 3
-HEALTHY_MS = 5 * 60 * 1000
 BACKOFF_FIRST_MS = 1000
 BACKOFF_MAX_MS = 60000
 _SLICE_MS = 1000  # sleeps are cut into slices with a watchdog feed between them
@@ -20,7 +18,7 @@ _LOG = log.Logger("boot")
 
 
 def crashes(path=CRASH_FILE):
-    """Boots in a row that ended before running HEALTHY_MS (0 if none recorded)."""
+    """Boots in a row that ended before running health.HEALTHY_MS (0 if none recorded)."""
     try:
         with open(path) as f:
             return int(f.read())
@@ -77,9 +75,3 @@ def describe(e):
     if e.args and isinstance(e.args[0], int):
         return errno.errorcode.get(e.args[0], "errno %d" % e.args[0])
     return str(e)
-
-
-def crash(e):
-    """Log an unhandled exception with its traceback (on the console, which is the log)."""
-    _LOG.error("unhandled %s: restarting" % type(e).__name__)
-    sys.print_exception(e)
