@@ -189,12 +189,6 @@ def udp_counters(ns):
     return dict(zip(lines[0][1:], map(int, lines[1][1:])))
 
 
-def has_data_plane():
-    """Whether the firmware's main loop runs the ESP data plane yet (issue 4)."""
-    from branchgate import paths
-    return (paths.FIRMWARE / "dataplane.py").exists() and "dataplane" in (paths.FIRMWARE / "main.py").read_text()
-
-
 def figures(title, **values):
     """One figures line per test, greppable in the pytest -s output."""
     line = "FIGURES %s: %s" % (title, json.dumps(values, sort_keys=True))

@@ -115,8 +115,6 @@ def lan_relay_lab(needs_strongswan):
 def test_tcp_through_lossy_tunnel(request, lan_relay_lab, tmp_path, sim_board, psk):
     """lan-host -> device -> (20% loss, duplicates, reordering each way) -> head office: a TCP
     transfer completes intact while strongSwan rekeys the CHILD SA and the IKE SA under it."""
-    if not rel.has_data_plane():
-        pytest.skip("the ESP data plane is not wired into firmware/main.py yet (issue 4)")
     import test_dataplane as dp
     lab = lan_relay_lab
     dp.result(dp.tool(lab.lan, "tx-csum-off", lab.lan_if))
@@ -181,8 +179,6 @@ def test_nat_rebinding_traffic_resumes(request, lan_relay_lab, tmp_path, sim_boa
     """A NAT rebinding while lan-host pings head office and no IKE exchange is due: the device's ESP
     goes to the given-up port until an authenticated IKE message shows it the new one; strongSwan's
     DPD (it hears nothing back) sends one, and the pings get answers again."""
-    if not rel.has_data_plane():
-        pytest.skip("the ESP data plane is not wired into firmware/main.py yet (issue 4)")
     lab = lan_relay_lab
     hq, relay, board = bring_up(request, lab, tmp_path, sim_board, psk, {}, conn_extra={"dpd_delay": "2s"},
                                 device={"lan": "%s/%d" % (tr.netns.DEVICE_LAN, tr.netns.LAN_PREFIX),
