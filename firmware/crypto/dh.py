@@ -15,8 +15,8 @@ class DhError(ValueError):
     """A peer's public value (or the resulting secret) is unacceptable; the message says why."""
 
 
-def _run(group, private, public, peer):
-    """The group's Dh(private, public), or its shared(peer) if peer is given."""
+def _run(group, private, public, peer, op):
+    """The group's Dh(private, public), or op ("shared" or "check") of it on peer."""
     if group == const.MODP_2048:
         name = "modp"
     elif group == const.ECP_256:
@@ -29,8 +29,10 @@ def _run(group, private, public, peer):
     loaded = full in sys.modules
     mod = __import__(full, None, None, ("Dh",))  # the module itself, as "from crypto.NAME import Dh"
     try:
+        if op == "check":
+            return mod.check(peer)
         d = mod.Dh(private, public)
-        return d if peer is None else d.shared(peer)
+        return d if op is None else d.shared(peer)
     finally:
         if not loaded:
             del sys.modules[full]
@@ -41,13 +43,19 @@ class KeyPair:
     """What `new` returns: the group, our public value and the private value (bytes)."""
 
     def __init__(self, group):
-        d = _run(group, None, None, None)
+        d = _run(group, None, None, None, None)
         self.group = group
         self.public = d.public
         self.private = d.private
 
+    def check(self, peer):
+        """Raise DhError if the peer's public value is malformed or unacceptable (length, range, on
+        the curve): what can be known without the DH operation, so that a responder can answer
+        first and compute while the peer does (ike/init.py)."""
+        _run(self.group, None, None, peer, "check")
+
     def shared(self, peer):
-        return _run(self.group, self.private, self.public, peer)
+        return _run(self.group, self.private, self.public, peer, "shared")
 
 
 new = KeyPair  # new(group): a fresh key pair

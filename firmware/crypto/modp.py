@@ -40,12 +40,17 @@ class Dh:
         self.public = pow(G, self._x, P).to_bytes(LEN, "big") if public is None else public
 
     def shared(self, peer):
-        if len(peer) != LEN:
-            raise DhError("MODP-2048 public value must be 256 bytes, got %d" % len(peer))
-        y = int.from_bytes(peer, "big")
-        if y < 2 or y > P - 2:
-            raise DhError("MODP-2048 public value out of range")
-        z = pow(y, self._x, P)
-        if z == 1:
+        z = pow(check(peer), self._x, P)
+        if z == 1:  # cannot happen for a checked peer value (p is safe, x < q): kept as the last word
             raise DhError("MODP-2048 shared secret is 1")
         return z.to_bytes(LEN, "big")
+
+
+def check(peer):
+    """The peer's public value as an integer; DhError unless it is 256 bytes in [2, p-2]."""
+    if len(peer) != LEN:
+        raise DhError("MODP-2048 public value must be 256 bytes, got %d" % len(peer))
+    y = int.from_bytes(peer, "big")
+    if y < 2 or y > P - 2:
+        raise DhError("MODP-2048 public value out of range")
+    return y

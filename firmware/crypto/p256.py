@@ -101,13 +101,20 @@ class Dh:
         self.public = public
 
     def shared(self, peer):
-        if len(peer) != 64:
-            raise DhError("ECP-256 public value must be 64 bytes (x | y), got %d" % len(peer))
-        x = int.from_bytes(peer[:32], "big")
-        y = int.from_bytes(peer[32:], "big")
-        if not on_curve(x, y):
-            raise DhError("ECP-256 public value is not a point on the curve")
+        x, y = check(peer)
         r = _mul(self._d, x, y)
         if r is None:
             raise DhError("ECP-256 shared secret is the point at infinity")
         return r[0].to_bytes(32, "big")
+
+
+def check(peer):
+    """The peer's point (x, y); DhError unless it is 64 bytes and on the curve (a full validation:
+    the cofactor is 1)."""
+    if len(peer) != 64:
+        raise DhError("ECP-256 public value must be 64 bytes (x | y), got %d" % len(peer))
+    x = int.from_bytes(peer[:32], "big")
+    y = int.from_bytes(peer[32:], "big")
+    if not on_curve(x, y):
+        raise DhError("ECP-256 public value is not a point on the curve")
+    return x, y

@@ -55,9 +55,24 @@ class Dh:
         self.public = x25519(self.private, _BASE) if public is None else public
 
     def shared(self, peer):
-        if len(peer) != 32:
-            raise DhError("Curve25519 public value must be 32 bytes, got %d" % len(peer))
+        check(peer)
         s = x25519(self.private, peer)
-        if s == bytes(32):
+        if s == bytes(32):  # the last word, if a low-order value were missing from _LOW_ORDER
             raise DhError("Curve25519 shared secret is all zero (low-order public value)")
         return s
+
+
+# The u-coordinates (mod p) of the points of order 1, 2, 4 and 8 on the curve and its twist: with a
+# clamped scalar (a multiple of 8) each gives the all-zero secret that RFC 7748 section 6.1 rejects.
+_LOW_ORDER = (0, 1, _P - 1,
+              0x00b8495f16056286fdb1329ceb8d09da6ac49ff1fae35616aeb8413b7c7aebe0,
+              0x57119fd0dd4e22d8868e1c58c45c44045bef839c55b1d0b1248c50a3bc959c5f)
+
+
+def check(peer):
+    """DhError unless the peer's value is 32 bytes and not a low-order point: what is known before
+    the ladder runs."""
+    if len(peer) != 32:
+        raise DhError("Curve25519 public value must be 32 bytes, got %d" % len(peer))
+    if (int.from_bytes(peer, "little") & ((1 << 255) - 1)) % _P in _LOW_ORDER:
+        raise DhError("Curve25519 public value is a low-order point")

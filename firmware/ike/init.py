@@ -123,27 +123,19 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     local = r.wan.local(on_natt)
     nat = natt.detect(msg, ZERO_SPI, local, remote)
     frag_ok = msg.notify(const.IKEV2_FRAGMENTATION_SUPPORTED) is not None
-    # The DH computation is the handshake's peak: the request's payloads (an SA payload of dozens
-    # of transforms from some peers) and the selection code go first.
     group = ke.group
     public = ke.data
     msg = sa_p = nonce = ke = None
     responder.unload("ike.selection")
-    gc.collect()
+    kp = r.take_dh(chosen.dh)
     try:
-        kp = r.take_dh(chosen.dh)
-        gir = kp.shared(public)
+        kp.check(public)
     except dh.DhError as e:
         return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
                       "peer %s sent an invalid DH public value for group %d: %s" % (who, group, e))
     nr = os.urandom(NONCE_LEN)
     s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
     s.chosen = algos.kept(chosen)
-    encr_len = keys.key_bytes(chosen.encr, chosen.keylen)
-    k = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, spi_i, spi_r, encr_len)
-    s.sk_d = k.sk_d
-    s.rx = sk.SkCodec(chosen.encr, k.sk_ei, k.sk_ai)
-    s.tx = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
     reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
              message.Nonce(nr)]
     if frag_ok:
@@ -155,15 +147,39 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
         s.nat = True  # ESP in UDP: our NAT-D makes the peer encapsulate even without a NAT (natt.py)
         reply.extend(natt.notifies(spi_i, spi_r, remote))
     resp = message.Message(spi_i, spi_r, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, reply).encode()
-    # SK_pi/SK_pr, not k: an IkeKeys would keep ike.keys (its class's module) in the heap until IKE_AUTH.
-    s.hs = (ni, nr, bytes(data), resp, k.sk_pi, k.sk_pr)
+    reply = None
     s.resp = resp
     s.rx_id = 1
     r.add(s, spi_i + addr.key(remote))
+    # The answer needs no DH result: it goes first, and g^ir is computed while the peer computes
+    # its own (a handshake is shorter by the peer's DH time). Until the keys are there (s.rx), the
+    # SA takes no IKE_AUTH: the loop reads nothing in between anyway. The DH is the handshake's
+    # peak: the request's payloads (dozens of transforms from some peers) and the selection code
+    # went first.
     r.send(s, resp)
+    gc.collect()
+    try:
+        _derive(s, kp.shared(public), ni, nr, bytes(data), chosen)
+    except dh.DhError as e:  # checked above: only a value kp.check let pass by mistake gets here
+        r.remove(s, None)
+        return r.drop("peer %s sent an invalid DH public value for group %d: %s" % (who, group, e), _LOG.warn)
+    except MemoryError:
+        r.remove(s, None)  # no SA without keys: the peer's IKE_AUTH finds none, and it starts over
+        raise
     if nat is None:
         _LOG.warn("peer %s does not do NAT traversal (no NAT_DETECTION notifies): the device carries ESP "
                   "only in UDP 4500, so its CHILD SAs will carry nothing" % who)
     _LOG.info("IKE_SA_INIT from %s: %s%s" % (who, s.chosen,
                                             ", NAT detected" if nat is not None and (nat[0] or nat[1]) else ""))
     return None
+
+
+def _derive(s, gir, ni, nr, request, chosen):
+    """The IKE SA's keys (2.14) from g^ir, and what IKE_AUTH will sign (2.15)."""
+    k = keys.ike_keys(keys.skeyseed(ni, nr, gir), ni, nr, s.spi_i, s.spi_r,
+                      keys.key_bytes(chosen.encr, chosen.keylen))
+    s.sk_d = k.sk_d
+    s.rx = sk.SkCodec(chosen.encr, k.sk_ei, k.sk_ai)
+    s.tx = sk.SkCodec(chosen.encr, k.sk_er, k.sk_ar)
+    # SK_pi/SK_pr, not k: an IkeKeys would keep ike.keys (its class's module) in the heap until IKE_AUTH.
+    s.hs = (ni, nr, request, s.resp, k.sk_pi, k.sk_pr)

@@ -31,7 +31,7 @@ _TRANSIENT = ("ike.exchange", "ike.frag", "ike.init", "ike.auth", "ike.create", 
               "ike.proposal", "ike.selection", "ike.info", "ike.identity", "ike.structs", "ike.names")
 MIN_FREE = 12288         # heap a request may need (DH, messages, the exchange's code): below, drop
 TICK_MS = 250            # timer resolution: retransmits, DPD, lifetimes
-IDLE_MS = 100            # this long without a datagram is idle enough to precompute a DH keypair
+IDLE_MS = 100            # this long without an IKE datagram is idle enough to precompute a DH keypair
 STATUS_REFRESH_MS = 2000  # counters move without state changes: the status file is refreshed this often
 QUIET_MS = 10000         # per-datagram warnings of one kind: the first logged, then one summary this often
 
@@ -74,7 +74,7 @@ class Responder:
         self.status_path = status_path
         self.quiet = {}      # kind of dropped datagram -> [ticks its window began, drops not logged in it]
         self.dirty = True    # a state change not yet shown (status line, status file)
-        self.started = self.status_written = time.ticks_ms()
+        self.started = self.status_written = self.last_input = time.ticks_ms()
         specs = self.ike_specs()
         self.next_group = specs[0].dh[0] if specs and specs[0].dh else None
 
@@ -203,18 +203,12 @@ class Responder:
 
     def input(self, data, remote, natt):
         """One IKE datagram (non-ESP marker stripped) from `remote`; natt: it came on UDP 4500."""
+        self.last_input = time.ticks_ms()
         try:
             self._input(data, remote, natt)
         finally:
             unload_transient()
             self._commit()
-        if self.dirty:
-            # The new state shows right after its log lines; written once the exchange's code is
-            # gone, not on top of it (the status of 4 x 2 SAs is several KB of dicts and strings).
-            try:
-                self.flush_status(time.ticks_ms())
-            finally:
-                unload_transient()
 
     def _input(self, data, remote, natt):
         self.counters["rx"] += 1
@@ -428,14 +422,19 @@ class Responder:
         if self.quiet:
             self.quiet_summary(now)
         unload_transient()  # what a timer brought in (DELETE, rekey) goes before the status is built
+        quiet = time.ticks_diff(now, self.last_input)
+        if self.dirty and not idle and quiet < IDLE_MS:
+            # A new state shows once nothing is waiting to be read (or IKE has paused, if ESP keeps
+            # the loop busy): the next datagram of a handshake goes first (IKE_AUTH is on its way).
+            return 0
         self.flush_status(now)
         unload_transient()
         if self.next_group is None or self.next_group in self.dh_pool:
             return TICK_MS
-        if idle:
+        if idle and quiet >= IDLE_MS:
             self._precompute()
             return TICK_MS
-        return IDLE_MS  # a keypair to make: as soon as the peer has paused
+        return IDLE_MS - quiet if quiet < IDLE_MS else IDLE_MS  # a keypair to make once the peers pause
 
     def _tick_sa(self, s, now):
         """The timers of IKE SA s; True if they started a rekey."""

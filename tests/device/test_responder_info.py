@@ -167,7 +167,9 @@ def test_nat_rebinding_followed():
         r.input(i.request(const.INFORMATIONAL, []), moved, True)
         assert wan.pop()[1] == moved
         assert list(sad.sas.values())[0].peer == moved
-        # The status view shows the new mapping at once, not at its next refresh (STATUS_REFRESH_MS).
+        # The status view shows the new mapping as soon as the loop is idle (its next tick), not at
+        # its next refresh (STATUS_REFRESH_MS).
+        r.tick(True)
         with open(path) as f:
             assert json.load(f)["ike"][0]["remote"] == "10.99.0.1:40000"
     finally:

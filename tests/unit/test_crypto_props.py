@@ -131,6 +131,31 @@ def test_x25519_any_peer_bytes(u):
     assert x25519.Dh(k).shared(u) == want
 
 
+def test_x25519_low_order_list_is_what_cryptography_refuses():
+    # x25519.check refuses a peer value before the ladder runs (the responder answers IKE_SA_INIT
+    # first): exactly the values whose secret is all zero, in every encoding (+p, top bit set).
+    ref = c_x25519.X25519PrivateKey.generate()
+    p = (1 << 255) - 19
+    candidates = set()
+    for u in x25519._LOW_ORDER + (2, 9, p - 2):
+        for v in (u, u + p, u | 1 << 255, (u + p) | 1 << 255):
+            if v < 1 << 256:
+                candidates.add(v)
+    for v in sorted(candidates):
+        u = v.to_bytes(32, "little")
+        try:
+            ref.exchange(c_x25519.X25519PublicKey.from_public_bytes(u))
+            refused = False
+        except ValueError:
+            refused = True
+        try:
+            x25519.check(u)
+            checked = False
+        except DhError:
+            checked = True
+        assert refused == checked, hex(v)
+
+
 def _ec_key(d):
     return ec.derive_private_key(d, ec.SECP256R1())
 
