@@ -75,4 +75,9 @@ def status():
         out["ike"] = snap["ike"]
         out["child"] = snap["child"]
         out["counters"] = {"ike": r.responder.counters, "wan": r.wan.counters}
+        snap = sa_status = None
+        # ike.status and what it uses go now: the loop looks for transient modules only after it
+        # imported some itself (Responder.tick).
+        from ike import responder
+        responder.unload_transient()
     return out

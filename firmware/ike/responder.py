@@ -184,14 +184,16 @@ class Responder:
         self.dirty = True
 
     def flush_status(self, now):
-        """Status line on changes; the status file also every STATUS_REFRESH_MS while SAs exist."""
+        """Status line on changes; the status file also every STATUS_REFRESH_MS while SAs exist.
+        True if it wrote (its modules are loaded then)."""
         if not self.dirty and (self.status_path is None or not self.sas or
                                time.ticks_diff(now, self.status_written) < STATUS_REFRESH_MS):
-            return
+            return False
         from ike import status
         status.flush(self, self.dirty)
         self.dirty = False
         self.status_written = now
+        return True
 
     def take_dh(self, group):
         from crypto import dh
@@ -413,6 +415,10 @@ class Responder:
         """Run due timers; idle: nothing arrived since the last call. Returns the ms until the loop
         should call again."""
         now = time.ticks_ms()
+        # Called on every pass of the loop (thousands a second under traffic): the transient modules
+        # are looked for only if a timer or the status imported something (imports only add to
+        # sys.modules, and the last datagram's or tick's unload left none behind).
+        loaded = len(sys.modules)
         for s in list(self.sas.values()):
             if self._tick_sa(s, now):
                 # One rekey started a tick: its DH keypair can take seconds of pure Python on the
@@ -421,14 +427,15 @@ class Responder:
                 break
         if self.quiet:
             self.quiet_summary(now)
-        unload_transient()  # what a timer brought in (DELETE, rekey) goes before the status is built
+        if len(sys.modules) != loaded:
+            unload_transient()  # what a timer brought in (DELETE, rekey) goes before the status is built
         quiet = time.ticks_diff(now, self.last_input)
         if self.dirty and not idle and quiet < IDLE_MS:
             # A new state shows once nothing is waiting to be read (or IKE has paused, if ESP keeps
             # the loop busy): the next datagram of a handshake goes first (IKE_AUTH is on its way).
             return 0
-        self.flush_status(now)
-        unload_transient()
+        if self.flush_status(now):
+            unload_transient()
         if self.next_group is None or self.next_group in self.dh_pool:
             return TICK_MS
         if idle and quiet >= IDLE_MS:

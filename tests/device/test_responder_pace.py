@@ -100,3 +100,19 @@ def test_keypair_made_only_after_idle_ms_without_ike():
     assert list(r.dh_pool) == [const.MODP_2048]
     r.input(i.request(const.INFORMATIONAL, []), i.remote, i.natt)
     assert r.dh_pool  # kept for the next handshake
+
+
+def test_ticks_leave_no_transient_module_loaded():
+    # The loop's tick looks for transient modules only when a timer or the status imported some:
+    # what they import must still go at once.
+    import sys
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    r.tick(True)  # the status of the new SA: ike.status, ike.ts
+    assert [m for m in responder._TRANSIENT if m in sys.modules] == []
+    s = list(r.sas.values())[0]
+    s.created = C.ticks_add(C.ticks_ms(), -s.peer.ike_lifetime * 1000)
+    r.tick(False)  # the IKE SA's lifetime is over: DELETE (ike.info, ike.words, ...)
+    m, payloads = i.open(wan.pop()[0])
+    assert P.first(payloads, message.Delete).protocol == const.PROTO_IKE
+    assert [m for m in responder._TRANSIENT if m in sys.modules] == []
