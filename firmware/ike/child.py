@@ -48,16 +48,29 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     # unloaded once done, before the SAD entry is made (the peak of a handshake: IKE_AUTH of the
     # last SA, with all others up).
     from ike import selection
+    first = nonce_payload is None
     chosen = selection.select(specs, sa_p.proposals, const.PROTO_ESP,
-                              ke.group if ke is not None else None, nonce_payload is None)
+                              ke.group if ke is not None else None, first)
+    # The first CHILD SA takes no KE, so its DH groups are not compared; its rekeys will be. A
+    # mismatch there (PFS on one side only, or other groups) comes up fine and fails an hour later:
+    # said now, if the peer lists its groups here (strongSwan leaves them out of IKE_AUTH).
+    pfs_mismatch = (first and chosen is not None and _lists_dh(sa_p.proposals)
+                    and selection.select(specs, sa_p.proposals, const.PROTO_ESP) is None)
     selection = None
     responder.unload("ike.selection")
-    if chosen is None:
+    if chosen is None or pfs_mismatch:
         from ike import proposal  # to name both sides' algorithms
-        _LOG.warn("proposal mismatch for CHILD SA with peer %s: peer offered %s, we accept %s" % (
-            peer.name, proposal.describe_proposals(sa_p.proposals) or "nothing",
-            proposal.describe_specs(specs)))
-        return _error(const.NO_PROPOSAL_CHOSEN)
+        offered = proposal.describe_proposals(sa_p.proposals) or "nothing"
+        accepted = proposal.describe_specs(specs)
+        proposal = None
+        responder.unload("ike.proposal")
+        if chosen is None:
+            _LOG.warn("proposal mismatch for CHILD SA with peer %s: peer offered %s, we accept %s"
+                      % (peer.name, offered, accepted))
+            return _error(const.NO_PROPOSAL_CHOSEN)
+        _LOG.warn("PFS mismatch with peer %s: it offered %s, we accept %s; the CHILD SA comes up (IKE_AUTH "
+                  "has no key exchange) but its rekeys will fail with NO_PROPOSAL_CHOSEN: configure the same "
+                  "DH groups (or none) in the ESP proposals of both sides" % (peer.name, offered, accepted))
     if len(chosen.spi) != 4:
         _LOG.warn("peer %s proposed an ESP SPI of %d bytes" % (peer.name, len(chosen.spi)))
         return _error(const.INVALID_SYNTAX)
@@ -117,6 +130,14 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     reply.append(message.TsI(remote_ts))
     reply.append(message.TsR(local_ts))
     return c, reply
+
+
+def _lists_dh(proposals):
+    for p in proposals:
+        for t in p.transforms:
+            if t.type == const.TRANS_DH:
+                return True
+    return False
 
 
 def _hex(b):

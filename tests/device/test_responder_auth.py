@@ -237,11 +237,26 @@ def test_esp_proposal_mismatch_keeps_ike_sa():
     i.check_auth(p)
 
 
-def test_pfs_group_ignored_in_ike_auth():
-    # ESP configured with PFS: the first CHILD SA still comes up (no KE in IKE_AUTH, RFC 7296 1.2).
-    r, wan, sad = P.rig(esp_proposals=["aes128-sha256-modp2048"])
-    i, p = P.establish(r, wan, esp="aes128-sha256")
-    assert len(sad.sas) == 1
+def test_pfs_group_ignored_in_ike_auth_and_a_pfs_mismatch_named():
+    # ESP configured with PFS: the first CHILD SA still comes up (no KE in IKE_AUTH, RFC 7296 1.2),
+    # but a peer whose proposal lists other groups (or none of ours, or only NONE) would fail every
+    # rekey: said at once. A peer that lists no groups in IKE_AUTH (strongSwan) says nothing of them.
+    for ours, theirs, warned in ((["aes128-sha256-modp2048"], "aes128-sha256-ecp256", True),
+                                 (["aes256-sha256", "aes128-sha256-modp2048"], "aes256-sha256-ecp256", True),
+                                 (["aes128-sha256-modp2048"], "aes128-sha256-none", True),
+                                 (["aes128-sha256-modp2048"], "aes128-sha256-modp2048", False),
+                                 (["aes128-sha256-modp2048"], "aes128-sha256", False),
+                                 (["aes256-sha256", "aes128-sha256-modp2048"], "aes256-sha256", False),
+                                 (["aes256-sha256-ecp256-none"], "aes256-sha256-none", False)):
+        r, wan, sad = P.rig(esp_proposals=ours)
+        lines = P.capture()
+        i, p = P.establish(r, wan, esp=theirs)
+        log.set_output(None)
+        assert len(sad.sas) == 1
+        pfs = [x for x in P.warns(lines) if "PFS mismatch" in x]
+        assert len(pfs) == (1 if warned else 0), (ours, theirs, lines)
+        if warned:
+            assert ("it offered %s" % theirs) in pfs[0] and "rekeys will fail" in pfs[0], pfs
 
 
 def test_transport_mode_not_echoed_tfc_honoured():
