@@ -115,12 +115,17 @@ def warns(lines):
     return [x for x in lines if x.startswith("WARN")]
 
 
-def rig(**peer_over):
-    """(responder, wan, sad) with a fresh config."""
+def rig(status_path=None, **peer_over):
+    """(responder, wan, sad) with a fresh config; status_path: where it writes its status file."""
     cfg = make_config(**peer_over)
     wan = FakeWan()
     sad = FakeSad()
-    return responder.Responder(cfg, wan, sad, None), wan, sad
+    return responder.Responder(cfg, wan, sad, status_path), wan, sad
+
+
+def status_path():
+    """A fresh name for a status file under /tmp (the test removes it)."""
+    return "/tmp/bg-status-%s.json" % "".join(["%02x" % b for b in os.urandom(4)])
 
 
 def nat_d(spi_i, spi_r, sa):

@@ -8,7 +8,6 @@ import time
 import ike_peer as P
 from ike import const
 from ike import message
-from ike import responder
 from ike import sa as sa_mod
 from ipsec.sad import BASE, PACKETS_IN
 
@@ -158,9 +157,8 @@ def test_shutdown_sends_delete():
 
 
 def test_nat_rebinding_followed():
-    path = "/tmp/bg-status-%s.json" % "".join(["%02x" % b for b in os.urandom(4)])
-    wan, sad = P.FakeWan(), P.FakeSad()
-    r = responder.Responder(P.make_config(), wan, sad, path)
+    path = P.status_path()
+    r, wan, sad = P.rig(path)
     try:
         i, p = P.establish(r, wan)
         moved = P.addr.make(P.addr.parse_ip("10.99.0.1"), 40000)

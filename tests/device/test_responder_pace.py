@@ -58,9 +58,8 @@ def test_peer_values_without_a_secret_refused_before_any_answer():
 
 
 def test_status_written_when_the_loop_is_idle():
-    path = "/tmp/bg-status-%s.json" % "".join(["%02x" % b for b in os.urandom(4)])
-    wan, sad = P.FakeWan(), P.FakeSad()
-    r = responder.Responder(P.make_config(), wan, sad, path)
+    path = P.status_path()
+    r, wan, sad = P.rig(path)
     try:
         i = P.Initiator()
         r.input(i.sa_init(), P.HQ, False)
