@@ -15,8 +15,8 @@ class DhError(ValueError):
     """A peer's public value (or the resulting secret) is unacceptable; the message says why."""
 
 
-def _run(group, private, public, peer, op):
-    """The group's Dh(private, public), or op ("shared" or "check") of it on peer."""
+def _run(group, fn):
+    """fn(the group's module), with the module loaded for the call."""
     if group == const.MODP_2048:
         name = "modp"
     elif group == const.ECP_256:
@@ -29,10 +29,7 @@ def _run(group, private, public, peer, op):
     loaded = full in sys.modules
     mod = __import__(full, None, None, ("Dh",))  # the module itself, as "from crypto.NAME import Dh"
     try:
-        if op == "check":
-            return mod.check(peer)
-        d = mod.Dh(private, public)
-        return d if op is None else d.shared(peer)
+        return fn(mod)
     finally:
         if not loaded:
             del sys.modules[full]
@@ -43,7 +40,7 @@ class KeyPair:
     """What `new` returns: the group, our public value and the private value (bytes)."""
 
     def __init__(self, group):
-        d = _run(group, None, None, None, None)
+        d = _run(group, lambda m: m.Dh())
         self.group = group
         self.public = d.public
         self.private = d.private
@@ -52,10 +49,10 @@ class KeyPair:
         """Raise DhError if the peer's public value is malformed or unacceptable (length, range, on
         the curve): what can be known without the DH operation, so that a responder can answer
         first and compute while the peer does (ike/init.py)."""
-        _run(self.group, None, None, peer, "check")
+        _run(self.group, lambda m: m.check(peer))
 
     def shared(self, peer):
-        return _run(self.group, self.private, self.public, peer, "shared")
+        return _run(self.group, lambda m: m.Dh(self.private, self.public).shared(peer))
 
 
 new = KeyPair  # new(group): a fresh key pair

@@ -62,8 +62,6 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
         from ike import proposal  # to name both sides' algorithms
         offered = proposal.describe_proposals(sa_p.proposals) or "nothing"
         accepted = proposal.describe_specs(specs)
-        proposal = None
-        responder.unload("ike.proposal")
         if chosen is None:
             _LOG.warn("proposal mismatch for CHILD SA with peer %s: peer offered %s, we accept %s"
                       % (peer.name, offered, accepted))
