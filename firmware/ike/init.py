@@ -134,8 +134,6 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
         return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
                       "peer %s sent an invalid DH public value for group %d: %s" % (who, group, e))
     nr = os.urandom(NONCE_LEN)
-    s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
-    s.chosen = algos.kept(chosen)
     reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
              message.Nonce(nr)]
     if frag_ok:
@@ -144,28 +142,27 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     # (strongSwan's childless = force) asks for this first.
     reply.append(message.Notify(0, b"", const.CHILDLESS_IKEV2_SUPPORTED))
     if nat is not None:
-        s.nat = True  # ESP in UDP: our NAT-D makes the peer encapsulate even without a NAT (natt.py)
         reply.extend(natt.notifies(spi_i, spi_r, remote))
     resp = message.Message(spi_i, spi_r, const.IKE_SA_INIT, const.FLAG_RESPONSE, 0, reply).encode()
     reply = None
-    s.resp = resp
-    s.rx_id = 1
-    r.add(s, spi_i + addr.key(remote))
     # The answer needs no DH result: it goes first, and g^ir is computed while the peer computes
-    # its own (a handshake is shorter by the peer's DH time). Until the keys are there (s.rx), the
-    # SA takes no IKE_AUTH: the loop reads nothing in between anyway. The DH is the handshake's
-    # peak: the request's payloads (dozens of transforms from some peers) and the selection code
-    # went first.
-    r.send(s, resp)
+    # its own (a handshake is shorter by the peer's DH time). The SA is made after the DH, with its
+    # keys: what lives on is allocated once the DH's garbage is collected, not under it (the heap
+    # of the ESP32). The loop reads nothing in between, so no IKE_AUTH can come before it. The DH
+    # is the handshake's peak: the request's payloads and the selection code went first.
+    r.wan.send_ike(resp, remote, on_natt)
     gc.collect()
     try:
-        _derive(s, kp.shared(public), ni, nr, bytes(data), chosen)
+        gir = kp.shared(public)
     except dh.DhError as e:  # checked above: only a value kp.check let pass by mistake gets here
-        r.remove(s, None)
         return r.drop("peer %s sent an invalid DH public value for group %d: %s" % (who, group, e), _LOG.warn)
-    except MemoryError:
-        r.remove(s, None)  # no SA without keys: the peer's IKE_AUTH finds none, and it starts over
-        raise
+    s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
+    s.chosen = algos.kept(chosen)
+    s.nat = nat is not None  # ESP in UDP: our NAT-D makes the peer encapsulate even without a NAT (natt.py)
+    s.resp = resp
+    s.rx_id = 1
+    _derive(s, gir, ni, nr, bytes(data), chosen)
+    r.add(s, spi_i + addr.key(remote))
     if nat is None:
         _LOG.warn("peer %s does not do NAT traversal (no NAT_DETECTION notifies): the device carries ESP "
                   "only in UDP 4500, so its CHILD SAs will carry nothing" % who)
