@@ -45,14 +45,16 @@ class KeyPair:
         self.public = d.public
         self.private = d.private
 
-    def check(self, peer):
-        """Raise DhError if the peer's public value is malformed or unacceptable (length, range, on
-        the curve): what can be known without the DH operation, so that a responder can answer
-        first and compute while the peer does (ike/init.py)."""
-        _run(self.group, lambda m: m.check(peer))
-
     def shared(self, peer):
         return _run(self.group, lambda m: m.Dh(self.private, self.public).shared(peer))
+
+
+def check(group, peer):
+    """Raise DhError if the peer's public value is malformed or unacceptable (length, range, on the
+    curve): what can be known without the DH operation, so that a responder can answer first and
+    compute while the peer does (ike/init.py), or compute once the exchange's code has gone
+    (ike/rekey_ike.py)."""
+    _run(group, lambda m: m.check(peer))
 
 
 new = KeyPair  # new(group): a fresh key pair

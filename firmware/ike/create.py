@@ -46,7 +46,7 @@ def handle(r, s, msg, payloads):
                       % s.name())
             return _error(const.TEMPORARY_FAILURE)
         from ike import rekey_ike  # only for an IKE SA rekey: most are CHILD SA ones
-        return rekey_ike.handle(r, s, payloads, sa_p, ni, nr)
+        return rekey_ike.handle(r, s, msg, payloads, sa_p, ni, nr)
     from ike import child  # not for an IKE SA rekey: its code and selectors' stay out of that peak
     old = None
     if rekey is not None:

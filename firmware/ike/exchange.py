@@ -1,10 +1,12 @@
 # A request with a new message ID on an IKE SA, once the responder has checked its window and its
 # integrity: the SA follows the peer's address, the module of its exchange (auth, create, info)
-# answers, and the response is cached for retransmissions. A transient module of the responder,
-# as those are: between exchanges only the responder's retransmission path stays in the heap.
+# answers, and the response is cached for retransmissions; an IKE SA rekey is answered after its DH,
+# once that module's code has gone (finish). A transient module of the responder, as those are:
+# between exchanges only the responder's retransmission path stays in the heap.
 import gc
 
 import log
+from crypto import dh
 from ike import const
 from ike import message
 from ike import sa as sa_mod
@@ -19,13 +21,52 @@ def handle(r, s, exchange, msg_id, msg, payloads, remote, natt):
     try:
         _dispatch(r, s, exchange, msg_id, msg, payloads)
     except MemoryError:
-        # The exchange may be half done: rather than keep an SA in a state nobody knows, drop
-        # it (and any SA this request created); the peer starts over.
-        for spi in list(r.sas):
-            if spi not in before:
-                r.remove(r.sas[spi], "dropped: out of memory")
-        r.remove(s, "dropped: out of memory while handling exchange %d" % exchange)
+        r.later = None
+        dropped(r, s, before, exchange)
+
+
+def dropped(r, s, before, exchange):
+    """An exchange on s ran out of memory and may be half done: rather than keep an SA in a state
+    nobody knows, drop it and any SA made since `before` (a list of SPIs); the peer starts over."""
+    for spi in list(r.sas):
+        if spi not in before:
+            r.remove(r.sas[spi], "dropped: out of memory")
+    r.remove(s, "dropped: out of memory while handling exchange %d" % exchange)
+    gc.collect()
+
+
+def respond(r, s, exchange, msg_id, payloads):
+    """Seal the response to request msg_id on s and cache it for retransmissions; it is sent once
+    the exchange's code has gone and its CHILD SAs are in (Responder._commit)."""
+    m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE | s.flags, msg_id, payloads)
+    s.resp = s.tx.seal(m)
+    s.rx_id = msg_id + 1
+    r.answer = s
+
+
+def finish(r):
+    """The second half of a CREATE_CHILD_SA whose handler left its DH for after its code and the
+    parsed request had left the heap (~10 KB: the DH is the exchange's peak), by setting r.later to
+    (s, msg_id, group, the peer's checked value, module, args): g^ir is computed with a key pair of
+    the group, then module.finish(r, s, kp, g^ir, *args) returns the answer's payloads."""
+    s, msg_id, group, peer, module, args = r.later
+    r.later = None
+    try:
+        kp = r.take_dh(group)
+        gir = kp.shared(peer)
+    except MemoryError:
+        # Nothing has changed yet: the request is taken anew when the peer retransmits it.
         gc.collect()
+        return _LOG.warn("no memory for the DH of request %d from peer %s: not answered" % (msg_id, s.name()))
+    except dh.DhError as e:  # a value dh.check let pass by mistake
+        _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), group, e))
+        return respond(r, s, const.CREATE_CHILD_SA, msg_id, [message.Notify(0, b"", const.INVALID_SYNTAX)])
+    before = list(r.sas)
+    try:
+        payloads = __import__(module, None, None, ("finish",)).finish(r, s, kp, gir, *args)
+        respond(r, s, const.CREATE_CHILD_SA, msg_id, payloads)
+    except MemoryError:
+        dropped(r, s, before, const.CREATE_CHILD_SA)
 
 
 def _dispatch(r, s, exchange, msg_id, msg, payloads):
@@ -39,15 +80,14 @@ def _dispatch(r, s, exchange, msg_id, msg, payloads):
     elif exchange == const.CREATE_CHILD_SA:
         from ike import create
         reply = create.handle(r, s, msg, payloads)
+        if reply is None:
+            return None  # answered after its DH, once this code has gone (finish)
     elif exchange == const.INFORMATIONAL:
         from ike import info
         reply = info.handle(r, s, msg, payloads)
     else:
         return r.drop("exchange type %d not supported" % exchange)
-    m = message.Message(s.spi_i, s.spi_r, exchange, const.FLAG_RESPONSE | s.flags, msg_id, reply)
-    s.resp = s.tx.seal(m)
-    s.rx_id = msg_id + 1
-    r.answer = s  # sent once the exchange's code is gone and its CHILD SAs are in (Responder.input)
+    respond(r, s, exchange, msg_id, reply)
     if s.doomed:
         if s.state == sa_mod.HALF_OPEN:
             auth.answered(r, s)  # a failed IKE_AUTH: its answer stays for a retransmission

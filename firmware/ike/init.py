@@ -127,12 +127,12 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     public = ke.data
     msg = sa_p = nonce = ke = None
     responder.unload("ike.selection")
-    kp = r.take_dh(chosen.dh)
     try:
-        kp.check(public)
+        dh.check(group, public)
     except dh.DhError as e:
         return reject(r, spi_i, 0, remote, on_natt, const.INVALID_SYNTAX, b"",
                       "peer %s sent an invalid DH public value for group %d: %s" % (who, group, e))
+    kp = r.take_dh(chosen.dh)
     nr = os.urandom(NONCE_LEN)
     reply = [message.Sa([chosen.to_payload_proposal()]), message.Ke(chosen.dh, kp.public),
              message.Nonce(nr)]
@@ -154,7 +154,7 @@ def handle(r, data, spi_i, msg_id, remote, on_natt):
     gc.collect()
     try:
         gir = kp.shared(public)
-    except dh.DhError as e:  # checked above: only a value kp.check let pass by mistake gets here
+    except dh.DhError as e:  # checked above: only a value dh.check let pass by mistake gets here
         return r.drop("peer %s sent an invalid DH public value for group %d: %s" % (who, group, e), _LOG.warn)
     s = sa_mod.IkeSa(spi_i, spi_r, remote, on_natt)
     s.chosen = algos.kept(chosen)

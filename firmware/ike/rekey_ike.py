@@ -1,5 +1,7 @@
 # IKE SA rekey, responder side (RFC 7296 1.3.2, 2.18): a new IKE SA with fresh SPIs, nonces and DH,
 # keyed from the old SA's SK_d; the CHILD SAs move over. The old SA stays until the peer deletes it.
+# handle() checks the request; the DH, the new SA and the answer come once the exchange's code and the
+# parsed request have gone (finish(), exchange.finish): the DH is the peak of an hour of rekeys.
 # install() also serves the rekeys we start (rekey_ike_own.py).
 import time
 
@@ -20,14 +22,13 @@ def _error(notify_type, data=b""):
     return [message.Notify(0, b"", notify_type, data)]
 
 
-def handle(r, s, payloads, sa_p, ni, nr):
+def handle(r, s, msg, payloads, sa_p, ni, nr):
     ke = None
     for p in payloads:
         if isinstance(p, message.Ke):
             ke = p
     specs = r.ike_specs()
-    # Imported here, not kept in this module's globals: unloaded before the DH computation (the
-    # peak of a rekey).
+    # Imported here, not kept in this module's globals: unloaded once done.
     from ike import selection
     chosen = selection.select(specs, sa_p.proposals, const.PROTO_IKE, ke.group if ke is not None else None)
     selection = None
@@ -46,13 +47,19 @@ def handle(r, s, payloads, sa_p, ni, nr):
         _LOG.warn("peer %s proposed an IKE SPI of %d bytes in a rekey" % (s.name(), len(chosen.spi)))
         return _error(const.INVALID_SYNTAX)
     try:
-        kp = r.take_dh(chosen.dh)
-        gir = kp.shared(ke.data)
+        dh.check(ke.group, ke.data)
     except dh.DhError as e:
         _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), ke.group, e))
         return _error(const.INVALID_SYNTAX)
+    chosen.spi = bytes(chosen.spi)
+    r.later = (s, msg.msg_id, ke.group, bytes(ke.data), "ike.rekey_ike", (chosen, ni, nr))
+    return None  # finish() answers (exchange.finish)
+
+
+def finish(r, s, kp, gir, chosen, ni, nr):
+    """The rekey once its DH is done (exchange.finish): the new SA; the answer's payloads."""
     spi_r = r.new_ike_spi()
-    install(r, s, chosen, gir, ni, nr, bytes(chosen.spi), spi_r, 0)
+    install(r, s, chosen, gir, ni, nr, chosen.spi, spi_r, 0)
     s.state = sa_mod.REKEYED
     s.rekeyed_at = time.ticks_ms()
     return [message.Sa([chosen.to_payload_proposal(spi_r)]), message.Nonce(nr), message.Ke(chosen.dh, kp.public)]

@@ -70,6 +70,7 @@ class Responder:
         self.dh_pool = {}    # group -> a keypair computed while idle, for the next handshake
         self.installs = []   # (IkeSa, ChildSa, Sad.install's arguments) of the exchange under way
         self.answer = None   # the IkeSa whose cached response (resp) the exchange under way made
+        self.later = None    # the second half of the exchange under way, after its DH (exchange.finish)
         self.counters = {"rx": 0, "dropped": 0, "ikev1": 0, "established": 0, "auth_failed": 0}
         self.status_path = status_path
         self.quiet = {}      # kind of dropped datagram -> [ticks its window began, drops not logged in it]
@@ -150,9 +151,14 @@ class Responder:
         self.installs.append((s, c, args))
 
     def _commit(self):
-        """After an exchange's code has gone: install its CHILD SAs, then send its answer. Out of
-        memory for an install, the IKE SA goes unanswered, as when an exchange runs out (exchange.py):
-        the peer retransmits or starts over."""
+        """After an exchange's code has gone: finish it if it left its DH for now, install its CHILD
+        SAs, then send its answer. Out of memory for an install, the IKE SA goes unanswered, as when
+        an exchange runs out (exchange.dropped): the peer retransmits or starts over."""
+        if self.later is not None:
+            from ike import exchange
+            exchange.finish(self)
+            exchange = None
+            unload_transient()
         s, self.answer = self.answer, None
         while self.installs:
             o, c, args = self.installs.pop()

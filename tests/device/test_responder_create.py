@@ -158,3 +158,37 @@ def test_ike_rekey_during_our_request_temporary_failure():
     wan.pop()
     p, spi_i, ni, kp = ike_rekey(r, wan, i)
     assert P.notify_types(p) == [const.TEMPORARY_FAILURE]
+
+
+def test_ike_rekey_dh_runs_once_the_exchange_code_has_gone():
+    # The DH is the peak of an hour of rekeys: by then the exchange's modules and the parsed request
+    # have left the heap (exchange.finish); the answer follows it and carries our KE.
+    import sys
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    seen = []
+    shared = dh.KeyPair.shared
+
+    def spy(kp, peer):
+        seen.append((len(wan.sent), [m for m in ("ike.create", "ike.rekey_ike", "ike.selection", "ike.structs")
+                                     if m in sys.modules]))
+        return shared(kp, peer)
+
+    dh.KeyPair.shared = spy
+    try:
+        p, spi_i, ni, kp = ike_rekey(r, wan, i)
+    finally:
+        dh.KeyPair.shared = shared
+    assert seen == [(0, [])], seen
+    spi_r = bytes(P.first(p, message.Sa).proposals[0].spi)
+    assert r.sas[spi_r].spi_i == spi_i and r.sas[i.spi_r].state == sa_mod.REKEYED
+
+
+def test_ike_rekey_with_an_invalid_dh_value_is_refused():
+    r, wan, sad = P.rig()
+    i, p = P.establish(r, wan)
+    for value in (bytes(255) + b"\x01", b"\xff" * 256, bytes(255)):
+        req = i.request(const.CREATE_CHILD_SA, [message.Sa([P.ike_proposal("aes256-sha256-modp2048", os.urandom(8))]),
+                                                message.Nonce(os.urandom(32)), message.Ke(const.MODP_2048, value)])
+        assert P.notify_types(exchange(r, wan, i, req)) == [const.INVALID_SYNTAX], value
+    assert len(r.sas) == 1 and r.sas[i.spi_r].state == sa_mod.ESTABLISHED
