@@ -181,10 +181,11 @@ class Child:
 class HeadOffice:
     """One IKE SA (and its CHILD SAs) of head office K with the device at `wan` (dotted quad). The
     device's side of the tunnel is `device_ts` (default: its WAN address, host mode) and echo requests
-    go to `target` (default: the WAN address)."""
+    go to `target` (default: the WAN address); `esp`: its ESP proposal."""
 
-    def __init__(self, k, wan, timeout=3.0, tries=4, device_ts=None, target=None):
+    def __init__(self, k, wan, timeout=3.0, tries=4, device_ts=None, target=None, esp=ESP):
         self.k = k
+        self.esp = esp  # with a DH group: PFS, a KE in each CREATE_CHILD_SA
         self.wan = wan
         self.device_ts = device_ts or wan + "/32"
         self.dev_ip = socket.inet_aton(target or wan)
@@ -253,24 +254,34 @@ class HeadOffice:
         i = self.i = P.Initiator(ident=b"hq%d.example.net" % self.k)
         i.init_response(self.exchange(i.sa_init(), natt=False))
         i.natt = True
-        m, p = i.open(self.exchange(i.auth(esp=ESP, tsi=(self._ts_hq(0),), tsr=(self.device_ts,))))
+        m, p = i.open(self.exchange(i.auth(esp=self.esp, tsi=(self._ts_hq(0),), tsr=(self.device_ts,))))
         i.check_auth(p)
         prop = P.first(p, message.Sa)
         assert prop is not None, "IKE_AUTH without a CHILD SA: notifies %s" % P.notify_types(p)
         self.children = [Child(i.child_spi, bytes(prop.proposals[0].spi),
-                               keys.child_keymat(i.keys.sk_d, i.ni, i.nr, 32))]
+                               keys.child_keymat(i.keys.sk_d, i.ni, i.nr, self._elen()))]
+
+    def _elen(self):
+        encr = [t for t in P.esp_proposal(self.esp, b"").transforms if t.type == const.TRANS_ENCR][0]
+        return keys.key_bytes(encr.id, encr.keylen)
 
     def _new_child(self, n, rekey=None):
         spi = os.urandom(4)
         ni = os.urandom(32)
         p = [] if rekey is None else [message.Notify(const.PROTO_ESP, rekey, const.REKEY_SA)]
-        p += [message.Sa([P.esp_proposal(ESP, spi)]), message.Nonce(ni), message.TsI(P.selectors(self._ts_hq(n))),
-              message.TsR(P.selectors(self.device_ts))]
+        prop = P.esp_proposal(self.esp, spi)
+        groups = [t.id for t in prop.transforms if t.type == const.TRANS_DH]
+        kp = dh.new(groups[0]) if groups else None
+        p += [message.Sa([prop]), message.Nonce(ni)]
+        if kp is not None:
+            p.append(message.Ke(kp.group, kp.public))
+        p += [message.TsI(P.selectors(self._ts_hq(n))), message.TsR(P.selectors(self.device_ts))]
         p = self.request(const.CREATE_CHILD_SA, p)
         sa = P.first(p, message.Sa)
         assert sa is not None, "CREATE_CHILD_SA refused: notifies %s" % P.notify_types(p)
         nr = bytes(P.first(p, message.Nonce).data)
-        return Child(spi, bytes(sa.proposals[0].spi), keys.child_keymat(self.i.keys.sk_d, ni, nr, 32))
+        gir = kp.shared(P.first(p, message.Ke).data) if kp is not None else None
+        return Child(spi, bytes(sa.proposals[0].spi), keys.child_keymat(self.i.keys.sk_d, ni, nr, self._elen(), 32, gir))
 
     def add_child(self):
         self.children.append(self._new_child(len(self.children)))
@@ -383,24 +394,26 @@ class Timeline:
 MEMORY_TROUBLE = ("MemoryError", "out of memory", "low memory")
 
 
-def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=None, exe=None):
+def budget_run(heap, ike_sas=4, children=2, timeline=None, build=None, workdir=None, exe=None, esp=ESP):
     """The heap-budget scenario on a fresh device at `heap`: bring up `ike_sas` IKE SAs with
     `children` CHILD SAs each, ping through all of them, run `timeline` (default: an hour), ping
     again, stop gracefully. Returns a dict of figures; "ok" is False with "why" on any failure,
     including a memory complaint in the device's log. exe: another micropython (tests/mp32.py's
-    32-bit one), the firmware compiled for it."""
+    32-bit one), the firmware compiled for it. esp: the ESP proposal of both sides (with a DH group,
+    every CREATE_CHILD_SA has a key exchange)."""
     import shutil
     import tempfile
     root = Path(workdir or tempfile.mkdtemp(prefix="bg-heap-"))
     wan = wan_ip(salt=int(heap.rstrip("kKmM")) % 97)
     # Room for rekeys in flight: an IKE rekey briefly doubles an IKE SA, a CHILD rekey a CHILD SA.
-    provision(root, wan, peers=ike_sas, limits={"max_ike_sas": 2 * ike_sas, "max_child_sas": 2 * ike_sas * children})
+    provision(root, wan, peers=ike_sas, limits={"max_ike_sas": 2 * ike_sas, "max_child_sas": 2 * ike_sas * children},
+              esp_proposals=[esp])
     out = {"heap": heap, "ok": False, "why": None}
     dev = Device(root, heap=heap, build=build, exe=exe)
     hqs = []
     try:
         dev.wait_for("INFO main: up", timeout=60)
-        hqs = [HeadOffice(k, wan, timeout=1.5, tries=3) for k in range(ike_sas)]
+        hqs = [HeadOffice(k, wan, timeout=1.5, tries=3, esp=esp) for k in range(ike_sas)]
         for h in hqs:
             h.establish()
             for _ in range(children - 1):

@@ -1,6 +1,8 @@
 # CHILD SA negotiation (RFC 7296 1.2, 1.3, 2.9, 2.17), shared by IKE_AUTH (first CHILD SA, never PFS)
 # and CREATE_CHILD_SA (new or rekeyed CHILD SA, PFS when the proposal has a DH group): ESP proposal,
 # traffic selectors narrowed to the configured ones, keys, and the hand-off to the SAD.
+import time
+
 import log
 from ike import const
 from ike import message
@@ -15,9 +17,10 @@ def _error(notify_type, data=b""):
     return None, [message.Notify(0, b"", notify_type, data)]
 
 
-def negotiate(r, s, payloads, ni, nr, nonce_payload):
-    """Returns (ChildSa or None, reply payloads). nonce_payload: our Nr payload in CREATE_CHILD_SA
-    (goes after the SA payload, and allows PFS); None in IKE_AUTH."""
+def negotiate(r, s, payloads, ni, nr, nonce_payload, old=None, msg_id=0):
+    """Returns (ChildSa or None, reply payloads), or (None, None) when a key exchange (PFS) leaves the
+    rest for after the DH (finish). nonce_payload: our Nr payload in CREATE_CHILD_SA (goes after the
+    SA payload, and allows PFS); None in IKE_AUTH. old: the CHILD SA a rekey replaces (rekeyed)."""
     peer = s.peer
     sa_p = tsi = tsr = ke = None
     transport = False
@@ -86,8 +89,6 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
         return _error(const.TS_UNACCEPTABLE)
     if transport:
         _LOG.info("peer %s asked for transport mode; we only do tunnel mode (not echoed)" % peer.name)
-    gir = None
-    reply_ke = None
     if chosen.dh is not None:
         if ke is None or ke.group != chosen.dh:
             g = chosen.dh
@@ -97,12 +98,30 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
             return _error(const.INVALID_KE_PAYLOAD, bytes((g >> 8, g & 0xFF)))
         from crypto import dh  # PFS only: the first CHILD SA (IKE_AUTH) and most rekeys take no KE
         try:
-            kp = r.take_dh(chosen.dh)
-            gir = kp.shared(ke.data)
+            dh.check(ke.group, ke.data)
         except dh.DhError as e:
             _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (peer.name, ke.group, e))
             return _error(const.INVALID_SYNTAX)
-        reply_ke = message.Ke(chosen.dh, kp.public)
+        # The DH, the keys and the SA once this code, the selectors' and the request's have gone
+        # (ike/later.py): the selectors wait as they go on the wire, not as Selector objects.
+        chosen.spi = bytes(chosen.spi)
+        sel = message.encode_payloads([message.TsI(local_ts), message.TsR(remote_ts)])[1]
+        r.later = (s, msg_id, ke.group, bytes(ke.data), "ike.child", (chosen, ni, nr, sel, old))
+        return None, None
+    return _make(r, s, chosen, ni, nr, None, local_ts, remote_ts, nonce_payload, None)
+
+
+def finish(r, s, kp, gir, chosen, ni, nr, sel, old):
+    """A CHILD SA with PFS once its DH is done: the answer's payloads."""
+    tsi, tsr = message.decode_payloads(const.PT_TSI, sel)[0]
+    c, reply = _make(r, s, chosen, ni, nr, gir, tsi.selectors, tsr.selectors, message.Nonce(nr),
+                     message.Ke(chosen.dh, kp.public))
+    rekeyed(s, old, c, ni, nr)
+    return reply
+
+
+def _make(r, s, chosen, ni, nr, gir, local_ts, remote_ts, nonce_payload, reply_ke):
+    peer = s.peer
     spi_in = r.sad.new_spi()
     spi_out = bytes(chosen.spi)
     from ike import keys
@@ -128,6 +147,22 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload):
     reply.append(message.TsI(remote_ts))
     reply.append(message.TsR(local_ts))
     return c, reply
+
+
+def rekeyed(s, old, c, ni, nr):
+    """CHILD SA c, made by a CREATE_CHILD_SA, replaces `old` (None: a new CHILD SA)."""
+    if old is None:
+        return
+    if old.state == sa_mod.REKEYING:
+        # Both sides rekey it at once (2.8.1): answered as usual; which new SA stays is decided
+        # by the nonces when our own rekey's answer comes (rekey_child.py).
+        old.collision = (ni, nr, c)
+        _LOG.info("CHILD SA %s_i: rekey collision with peer %s" % (_hex(old.spi_in), s.name()))
+    else:
+        # The initiator deletes the old SA once the new one is in; we keep receiving on it until then.
+        old.state = sa_mod.REKEYED
+        old.rekeyed_at = time.ticks_ms()
+        _LOG.info("CHILD SA %s_i rekeyed by %s_i" % (_hex(old.spi_in), _hex(c.spi_in)))
 
 
 def _lists_dh(proposals):

@@ -5,7 +5,6 @@
 # TEMPORARY_FAILURE / CHILD_SA_NOT_FOUND; an IKE SA rekey while a request of ours is in flight,
 # TEMPORARY_FAILURE. strongSwan retries later after TEMPORARY_FAILURE.
 import os
-import time
 
 import log
 from ike import const
@@ -59,15 +58,7 @@ def handle(r, s, msg, payloads):
             _LOG.info("peer %s rekeys CHILD SA %s which is %s: TEMPORARY_FAILURE"
                       % (s.name(), child._hex(rekey.spi), sa_mod.STATES[old.state]))
             return _error(const.TEMPORARY_FAILURE)
-    c, reply = child.negotiate(r, s, payloads, ni, nr, message.Nonce(nr))
-    if c is not None and old is not None and old.state == sa_mod.REKEYING:
-        # Both sides rekey it at once (2.8.1): answered as usual; which new SA stays is decided
-        # by the nonces when our own rekey's answer comes (rekey_child.py).
-        old.collision = (ni, nr, c)
-        _LOG.info("CHILD SA %s_i: rekey collision with peer %s" % (child._hex(old.spi_in), s.name()))
-    elif c is not None and old is not None:
-        # The initiator deletes the old SA once the new one is in; we keep receiving on it until then.
-        old.state = sa_mod.REKEYED
-        old.rekeyed_at = time.ticks_ms()
-        _LOG.info("CHILD SA %s_i rekeyed by %s_i" % (child._hex(old.spi_in), child._hex(c.spi_in)))
-    return reply
+    c, reply = child.negotiate(r, s, payloads, ni, nr, message.Nonce(nr), old, msg.msg_id)
+    if c is not None:
+        child.rekeyed(s, old, c, ni, nr)
+    return reply  # None: answered after its DH (child.finish)

@@ -1,12 +1,11 @@
 # A request with a new message ID on an IKE SA, once the responder has checked its window and its
 # integrity: the SA follows the peer's address, the module of its exchange (auth, create, info)
-# answers, and the response is cached for retransmissions; an IKE SA rekey is answered after its DH,
-# once that module's code has gone (finish). A transient module of the responder, as those are:
+# answers, and the response is cached for retransmissions; a CREATE_CHILD_SA with a key exchange (an
+# IKE SA rekey, a CHILD SA with PFS) is answered after its DH, once this code has gone (ike/later.py). A transient module of the responder, as those are:
 # between exchanges only the responder's retransmission path stays in the heap.
 import gc
 
 import log
-from crypto import dh
 from ike import const
 from ike import message
 from ike import sa as sa_mod
@@ -44,31 +43,6 @@ def respond(r, s, exchange, msg_id, payloads):
     r.answer = s
 
 
-def finish(r):
-    """The second half of a CREATE_CHILD_SA whose handler left its DH for after its code and the
-    parsed request had left the heap (~10 KB: the DH is the exchange's peak), by setting r.later to
-    (s, msg_id, group, the peer's checked value, module, args): g^ir is computed with a key pair of
-    the group, then module.finish(r, s, kp, g^ir, *args) returns the answer's payloads."""
-    s, msg_id, group, peer, module, args = r.later
-    r.later = None
-    try:
-        kp = r.take_dh(group)
-        gir = kp.shared(peer)
-    except MemoryError:
-        # Nothing has changed yet: the request is taken anew when the peer retransmits it.
-        gc.collect()
-        return _LOG.warn("no memory for the DH of request %d from peer %s: not answered" % (msg_id, s.name()))
-    except dh.DhError as e:  # a value dh.check let pass by mistake
-        _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), group, e))
-        return respond(r, s, const.CREATE_CHILD_SA, msg_id, [message.Notify(0, b"", const.INVALID_SYNTAX)])
-    before = list(r.sas)
-    try:
-        payloads = __import__(module, None, None, ("finish",)).finish(r, s, kp, gir, *args)
-        respond(r, s, const.CREATE_CHILD_SA, msg_id, payloads)
-    except MemoryError:
-        dropped(r, s, before, const.CREATE_CHILD_SA)
-
-
 def _dispatch(r, s, exchange, msg_id, msg, payloads):
     if msg.unsupported_critical is not None:
         _LOG.warn("peer %s sent critical payload type %d we do not support" % (s.name(), msg.unsupported_critical))
@@ -81,7 +55,7 @@ def _dispatch(r, s, exchange, msg_id, msg, payloads):
         from ike import create
         reply = create.handle(r, s, msg, payloads)
         if reply is None:
-            return None  # answered after its DH, once this code has gone (finish)
+            return None  # answered after its DH, once this code has gone (ike/later.py)
     elif exchange == const.INFORMATIONAL:
         from ike import info
         reply = info.handle(r, s, msg, payloads)

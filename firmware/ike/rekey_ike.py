@@ -1,7 +1,7 @@
 # IKE SA rekey, responder side (RFC 7296 1.3.2, 2.18): a new IKE SA with fresh SPIs, nonces and DH,
 # keyed from the old SA's SK_d; the CHILD SAs move over. The old SA stays until the peer deletes it.
 # handle() checks the request; the DH, the new SA and the answer come once the exchange's code and the
-# parsed request have gone (finish(), exchange.finish): the DH is the peak of an hour of rekeys.
+# parsed request have gone (finish(), ike/later.py): the DH is the peak of an hour of rekeys.
 # install() also serves the rekeys we start (rekey_ike_own.py).
 import time
 
@@ -53,11 +53,11 @@ def handle(r, s, msg, payloads, sa_p, ni, nr):
         return _error(const.INVALID_SYNTAX)
     chosen.spi = bytes(chosen.spi)
     r.later = (s, msg.msg_id, ke.group, bytes(ke.data), "ike.rekey_ike", (chosen, ni, nr))
-    return None  # finish() answers (exchange.finish)
+    return None  # finish() answers (ike/later.py)
 
 
 def finish(r, s, kp, gir, chosen, ni, nr):
-    """The rekey once its DH is done (exchange.finish): the new SA; the answer's payloads."""
+    """The rekey once its DH is done (ike/later.py): the new SA; the answer's payloads."""
     spi_r = r.new_ike_spi()
     install(r, s, chosen, gir, ni, nr, chosen.spi, spi_r, 0)
     s.state = sa_mod.REKEYED

@@ -69,6 +69,37 @@ def test_child_rekey_with_pfs_then_delete_old():
     assert list(sad.sas) == [new_in]
 
 
+def test_child_sa_with_pfs_dh_runs_once_the_exchange_code_has_gone():
+    # As for an IKE SA rekey: the selectors wait through the DH as bytes, and come back the same.
+    import sys
+    r, wan, sad = P.rig(esp_proposals=["aes256-sha256", "aes256-sha256-ecp256"])
+    i, p = P.establish(r, wan)
+    seen = []
+    shared = dh.KeyPair.shared
+
+    def spy(kp, peer):
+        seen.append((len(wan.sent), [m for m in ("ike.create", "ike.child", "ike.ts", "ike.selection", "ike.structs")
+                                     if m in sys.modules]))
+        return shared(kp, peer)
+
+    req, spi, ni, kp = child_request(i, esp="aes256-sha256-ecp256", ke_group=const.ECP_256)
+    dh.KeyPair.shared = spy
+    try:
+        p = exchange(r, wan, i, req)
+    finally:
+        dh.KeyPair.shared = shared
+    assert seen == [(0, [])], seen
+    assert [type(x).__name__ for x in p] == ["Sa", "Nonce", "Ke", "TsI", "TsR"]
+    assert [(x.start_addr, x.end_addr) for x in P.first(p, message.TsI).selectors] == [(b"\x0a\x0a\x01\x00", b"\x0a\x0a\x01\xff")]
+    assert [(x.start_addr, x.end_addr) for x in P.first(p, message.TsR).selectors] == [(b"\x0a\x14\x01\x00", b"\x0a\x14\x01\xff")]
+    new_in = bytes(P.first(p, message.Sa).proposals[0].spi)
+    a = sad.sas[new_in].args
+    gir = kp.shared(P.first(p, message.Ke).data)
+    nr = bytes(P.first(p, message.Nonce).data)
+    assert (a["enc_in"], a["auth_in"], a["enc_out"], a["auth_out"]) == keys.child_keymat(i.keys.sk_d, ni, nr, 32, 32, gir)
+    assert len(r.sas[i.spi_r].children) == 2
+
+
 def test_pfs_wrong_group_invalid_ke():
     r, wan, sad = P.rig()
     i, p = P.establish(r, wan)
@@ -162,7 +193,7 @@ def test_ike_rekey_during_our_request_temporary_failure():
 
 def test_ike_rekey_dh_runs_once_the_exchange_code_has_gone():
     # The DH is the peak of an hour of rekeys: by then the exchange's modules and the parsed request
-    # have left the heap (exchange.finish); the answer follows it and carries our KE.
+    # have left the heap (ike/later.py); the answer follows it and carries our KE.
     import sys
     r, wan, sad = P.rig()
     i, p = P.establish(r, wan)

@@ -83,3 +83,9 @@ def test_at_the_esp32_word_size_eight_hours_of_rekeys_at_112k(micropython32):
     r = simrig.budget_run(BUDGET_HEAP, exe=micropython32, timeline=simrig.Timeline(minutes=480))
     assert r["ok"], "%s:\n%s" % (r["why"], trouble(r["log"]))
     assert r["child_rekeys"] == 384 and r["pings_answered"] == r["pings_sent"]
+
+
+def test_at_the_esp32_word_size_with_pfs_on_every_child_sa_at_112k(micropython32):
+    # Every CREATE_CHILD_SA then has a MODP-2048 key exchange: 48 more DH peaks in the hour, and
+    # answers that carry a 256-byte KE, cached until the SA's next exchange.
+    check(simrig.budget_run(BUDGET_HEAP, exe=micropython32, esp="aes256-sha256-modp2048"))
