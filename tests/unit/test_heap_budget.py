@@ -83,8 +83,9 @@ def test_at_the_esp32_word_size_four_ike_sas_two_children_each_an_hour_of_rekeys
 
 
 @pytest.mark.soak
-def test_at_the_esp32_word_size_eight_hours_of_rekeys_at_112k(micropython32):
-    r = simrig.budget_run(BUDGET_HEAP, exe=micropython32, timeline=simrig.Timeline(minutes=480))
+@pytest.mark.parametrize("esp", [simrig.ESP, "aes256-sha256-modp2048"])
+def test_at_the_esp32_word_size_eight_hours_of_rekeys_at_112k(micropython32, esp):
+    r = simrig.budget_run(BUDGET_HEAP, exe=micropython32, timeline=simrig.Timeline(minutes=480), esp=esp)
     assert r["ok"], "%s:\n%s" % (r["why"], trouble(r["log"]))
     assert r["child_rekeys"] == 384 and r["pings_answered"] == r["pings_sent"]
 
