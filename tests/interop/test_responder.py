@@ -185,15 +185,16 @@ def test_full_tunnel_selectors(lab, hq_charon, sim_board, psk):
     assert (child["local-ts"], child["remote-ts"]) == (["0.0.0.0/0"], [netns.LAN_SUBNET])
 
 
-def test_child_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk):
-    board = bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-modp2048",
+@pytest.mark.parametrize("group", ["modp2048", "x25519"])
+def test_child_rekeys_from_short_lifetimes(lab, hq_charon, sim_board, psk, group):
+    board = bring_up(lab, hq_charon, sim_board, psk, esp="aes256-sha256-" + group,
                      child_extra={"rekey_time": "2s", "life_time": "4s", "rand_time": "0s"})
     sa, child = wait_agree(hq_charon, board)
     seen = [child["spi-in"]]
     for _ in range(3):
         sa, child = wait_new(hq_charon, board, child_spi, seen)
         seen.append(child["spi-in"])
-        assert child["dh-group"] == "MODP_2048"
+        assert child["dh-group"] == GROUP_OF[group]
     assert hq_charon.established()[0]["initiator-spi"] == sa["initiator-spi"]
 
 
