@@ -99,5 +99,5 @@ def handle(r, s, msg, payloads):
             if o is not s and o.peer is s.peer:
                 r.remove(o, "deleted: peer %s sent INITIAL_CONTACT" % peer.name)
     if _first(payloads, message.Sa) is not None:
-        reply.extend(child.negotiate(r, s, payloads, ni, nr, None)[1])
+        reply.extend(child.negotiate(r, s, payloads, ni, nr, None))
     return reply

@@ -14,13 +14,13 @@ _LOG = log.Logger("ike")
 
 
 def _error(notify_type, data=b""):
-    return None, [message.Notify(0, b"", notify_type, data)]
+    return [message.Notify(0, b"", notify_type, data)]
 
 
 def negotiate(r, s, payloads, ni, nr, nonce_payload, old=None, msg_id=0):
-    """Returns (ChildSa or None, reply payloads), or (None, None) when a key exchange (PFS) leaves the
-    rest for after the DH (finish). nonce_payload: our Nr payload in CREATE_CHILD_SA (goes after the
-    SA payload, and allows PFS); None in IKE_AUTH. old: the CHILD SA a rekey replaces (rekeyed)."""
+    """Returns the reply payloads, or None when a key exchange (PFS) leaves the rest for after the DH
+    (finish). nonce_payload: our Nr payload in CREATE_CHILD_SA (goes after the
+    SA payload, and allows PFS); None in IKE_AUTH. old: the CHILD SA a rekey replaces (_rekeyed)."""
     peer = s.peer
     sa_p = tsi = tsr = ke = None
     transport = False
@@ -107,20 +107,18 @@ def negotiate(r, s, payloads, ni, nr, nonce_payload, old=None, msg_id=0):
         chosen.spi = bytes(chosen.spi)
         sel = message.encode_payloads([message.TsI(local_ts), message.TsR(remote_ts)])[1]
         r.later = (s, msg_id, ke.group, bytes(ke.data), "ike.child", (chosen, ni, nr, sel, old))
-        return None, None
-    return _make(r, s, chosen, ni, nr, None, local_ts, remote_ts, nonce_payload, None)
+        return None
+    return _make(r, s, chosen, ni, nr, None, local_ts, remote_ts, nonce_payload, None, old)
 
 
 def finish(r, s, kp, gir, chosen, ni, nr, sel, old):
     """A CHILD SA with PFS once its DH is done: the answer's payloads."""
     tsi, tsr = message.decode_payloads(const.PT_TSI, sel)[0]
-    c, reply = _make(r, s, chosen, ni, nr, gir, tsi.selectors, tsr.selectors, message.Nonce(nr),
-                     message.Ke(chosen.dh, kp.public))
-    rekeyed(s, old, c, ni, nr)
-    return reply
+    return _make(r, s, chosen, ni, nr, gir, tsi.selectors, tsr.selectors, message.Nonce(nr),
+                 message.Ke(chosen.dh, kp.public), old)
 
 
-def _make(r, s, chosen, ni, nr, gir, local_ts, remote_ts, nonce_payload, reply_ke):
+def _make(r, s, chosen, ni, nr, gir, local_ts, remote_ts, nonce_payload, reply_ke, old):
     peer = s.peer
     spi_in = r.sad.new_spi()
     spi_out = bytes(chosen.spi)
@@ -138,6 +136,7 @@ def _make(r, s, chosen, ni, nr, gir, local_ts, remote_ts, nonce_payload, reply_k
     _LOG.info("CHILD SA %s_i %s_o established with peer %s: %s, %s === %s%s" % (
         _hex(spi_in), _hex(spi_out), peer.name, c.chosen, ts.describe(local_ts), ts.describe(remote_ts),
         ", UDP-encapsulated" if s.nat else ""))
+    _rekeyed(s, old, c, ni, nr)
     r.changed()
     reply = [message.Sa([chosen.to_payload_proposal(spi_in)])]
     if nonce_payload is not None:
@@ -146,10 +145,10 @@ def _make(r, s, chosen, ni, nr, gir, local_ts, remote_ts, nonce_payload, reply_k
         reply.append(reply_ke)
     reply.append(message.TsI(remote_ts))
     reply.append(message.TsR(local_ts))
-    return c, reply
+    return reply
 
 
-def rekeyed(s, old, c, ni, nr):
+def _rekeyed(s, old, c, ni, nr):
     """CHILD SA c, made by a CREATE_CHILD_SA, replaces `old` (None: a new CHILD SA)."""
     if old is None:
         return

@@ -45,7 +45,7 @@ def handle(r, s, msg, payloads):
                       % s.name())
             return _error(const.TEMPORARY_FAILURE)
         from ike import rekey_ike  # only for an IKE SA rekey: most are CHILD SA ones
-        return rekey_ike.handle(r, s, msg, payloads, sa_p, ni, nr)
+        return rekey_ike.handle(r, s, msg.msg_id, payloads, sa_p, ni, nr)
     from ike import child  # not for an IKE SA rekey: its code and selectors' stay out of that peak
     old = None
     if rekey is not None:
@@ -58,7 +58,5 @@ def handle(r, s, msg, payloads):
             _LOG.info("peer %s rekeys CHILD SA %s which is %s: TEMPORARY_FAILURE"
                       % (s.name(), child._hex(rekey.spi), sa_mod.STATES[old.state]))
             return _error(const.TEMPORARY_FAILURE)
-    c, reply = child.negotiate(r, s, payloads, ni, nr, message.Nonce(nr), old, msg.msg_id)
-    if c is not None:
-        child.rekeyed(s, old, c, ni, nr)
-    return reply  # None: answered after its DH (child.finish)
+    # None when a KE leaves the answer for after the DH (child.finish)
+    return child.negotiate(r, s, payloads, ni, nr, message.Nonce(nr), old, msg.msg_id)

@@ -1,8 +1,9 @@
 # A request with a new message ID on an IKE SA, once the responder has checked its window and its
 # integrity: the SA follows the peer's address, the module of its exchange (auth, create, info)
 # answers, and the response is cached for retransmissions; a CREATE_CHILD_SA with a key exchange (an
-# IKE SA rekey, a CHILD SA with PFS) is answered after its DH, once this code has gone (ike/later.py). A transient module of the responder, as those are:
-# between exchanges only the responder's retransmission path stays in the heap.
+# IKE SA rekey, a CHILD SA with PFS) is answered after its DH, once this code has gone (ike/later.py).
+# A transient module of the responder, as those are: between exchanges only the responder's
+# retransmission path stays in the heap.
 import gc
 
 import log

@@ -22,7 +22,7 @@ def _error(notify_type, data=b""):
     return [message.Notify(0, b"", notify_type, data)]
 
 
-def handle(r, s, msg, payloads, sa_p, ni, nr):
+def handle(r, s, msg_id, payloads, sa_p, ni, nr):
     ke = None
     for p in payloads:
         if isinstance(p, message.Ke):
@@ -52,7 +52,7 @@ def handle(r, s, msg, payloads, sa_p, ni, nr):
         _LOG.warn("peer %s sent an invalid DH public value for group %d: %s" % (s.name(), ke.group, e))
         return _error(const.INVALID_SYNTAX)
     chosen.spi = bytes(chosen.spi)
-    r.later = (s, msg.msg_id, ke.group, bytes(ke.data), "ike.rekey_ike", (chosen, ni, nr))
+    r.later = (s, msg_id, ke.group, bytes(ke.data), "ike.rekey_ike", (chosen, ni, nr))
     return None  # finish() answers (ike/later.py)
 
 
